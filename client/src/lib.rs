@@ -1,0 +1,23 @@
+//! # kafkit
+//!
+//! A pure-Rust Apache Kafka client.
+//!
+//! The crate is layered; each layer is usable and testable on its own:
+//!
+//! | module | owns | must not touch |
+//! |---|---|---|
+//! | [`protocol`] | request/response framing, header versions, error codes, version negotiation (sans-IO) | sockets, tokio, clocks |
+//! | [`record`] | the record batch v2 codec and compression (sans-IO, the hot path) | sockets, tokio, clocks |
+//! | [`net`] | TCP connections that pipeline requests, the per-broker connection pool | metadata, retries of user data |
+//!
+//! API messages themselves come from the [`kafka_protocol`] crate, re-exported as
+//! [`messages`]; kafkit owns the framing around them and the record batch format inside them.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod net;
+pub mod protocol;
+pub mod record;
+
+/// The Kafka API message structs (requests, responses, headers), from the `kafka-protocol` crate.
+pub use kafka_protocol::messages;

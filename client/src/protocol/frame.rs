@@ -1,0 +1,1 @@
+//! Frame encoding and decoding.

@@ -1,0 +1,1 @@
+//! API version negotiation.
