@@ -1,0 +1,118 @@
+//! A broker's accept loop and per-connection request pipeline.
+//!
+//! Each connection has a reader that frames and decodes requests and starts one handler task
+//! per request, and a writer that sends the responses strictly in request order (a slow
+//! request, such as a long-poll fetch or an `acks=all` produce, delays the responses behind it
+//! on the same connection only, as in Kafka). Malformed input ends the connection cleanly after
+//! the responses already owed are written; it never panics the broker.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use kafkit::protocol::frame::{FrameDecoder, decode_request_header};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::BrokerState;
+use crate::handlers::{self, Reply};
+
+/// Requests a connection may have in flight before the broker stops reading from it.
+const MAX_IN_FLIGHT_PER_CONNECTION: usize = 128;
+
+pub(super) async fn accept_loop(listener: TcpListener, broker: Arc<BrokerState>, mut stop: watch::Receiver<bool>) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    tracing::debug!(broker = broker.id, %peer, "connection accepted");
+                    connections.spawn(serve(stream, broker.clone(), stop.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!(broker = broker.id, error = %e, "accept failed");
+                    tokio::task::yield_now().await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = stop.changed() => break,
+        }
+    }
+    connections.shutdown().await;
+}
+
+
+async fn serve(stream: TcpStream, broker: Arc<BrokerState>, mut stop: watch::Receiver<bool>) {
+    let peer = stream.peer_addr().ok();
+    let (mut reader, mut writer) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<JoinHandle<Reply>>(MAX_IN_FLIGHT_PER_CONNECTION);
+
+    let write_loop = async move {
+        while let Some(handle) = rx.recv().await {
+            match handle.await {
+                Ok(Reply::Frame(frame)) => {
+                    if writer.write_all(&frame).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(Reply::Nothing) => {}
+                Ok(Reply::Close) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "request handler failed; closing connection");
+                    break;
+                }
+            }
+        }
+        let _ = writer.shutdown().await;
+    };
+
+    let read_broker = broker.clone();
+    let read_loop = async move {
+        let decoder = FrameDecoder::new(read_broker.cluster.settings.max_frame_size);
+        let mut buf = BytesMut::with_capacity(64 * 1024);
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(frame)) => {
+                    let Some(handle) = start_request(&read_broker, frame) else {
+                        // Malformed or refused: stop reading; what is owed is still written.
+                        return;
+                    };
+                    if tx.send(handle).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(broker = read_broker.id, ?peer, error = %e, "bad frame; closing connection");
+                    return;
+                }
+            }
+            match reader.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+
+    tokio::select! {
+        // The reader finishing drops `tx`, so the writer drains what is owed and then ends.
+        _ = async { tokio::join!(read_loop, write_loop) } => {}
+        _ = stop.changed() => {}
+    }
+}
+
+/// Decode a request header and start its handler. `None` means the connection must close.
+fn start_request(broker: &Arc<BrokerState>, mut frame: Bytes) -> Option<JoinHandle<Reply>> {
+    let header = match decode_request_header(&mut frame) {
+        Ok(header) => header,
+        Err(e) => {
+            tracing::warn!(broker = broker.id, error = %e, "malformed request header; closing connection");
+            return None;
+        }
+    };
+    let prepared = handlers::prepare(broker, header, frame)?;
+    Some(tokio::spawn(prepared))
+}

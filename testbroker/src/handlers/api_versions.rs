@@ -1,0 +1,31 @@
+//! ApiVersions: the APIs and version ranges this broker serves.
+
+use kafkit::messages::api_versions_response::ApiVersion;
+use kafkit::messages::{ApiVersionsRequest, ApiVersionsResponse};
+use kafkit::protocol::ErrorCode;
+
+use super::{RequestContext, supported_apis};
+
+fn api_keys() -> Vec<ApiVersion> {
+    supported_apis()
+        .map(|(api, min, max)| {
+            ApiVersion::default()
+                .with_api_key(api as i16)
+                .with_min_version(min)
+                .with_max_version(max)
+        })
+        .collect()
+}
+
+/// Handle an ApiVersions request.
+pub(crate) fn handle(_ctx: &RequestContext, _request: ApiVersionsRequest) -> ApiVersionsResponse {
+    ApiVersionsResponse::default().with_api_keys(api_keys())
+}
+
+/// The answer to an ApiVersions request at a version this broker does not know: error 35 and
+/// the ranges, to be encoded as v0.
+pub(crate) fn unsupported_version_response() -> ApiVersionsResponse {
+    ApiVersionsResponse::default()
+        .with_error_code(ErrorCode::UnsupportedVersion.code())
+        .with_api_keys(api_keys())
+}

@@ -1,0 +1,166 @@
+//! Fetch: read batches from the leader's log below the high watermark, long-polling up to
+//! `max_wait_ms` until `min_bytes` are available.
+//!
+//! Limits: `max_bytes` for the whole response and `partition_max_bytes` per partition, except
+//! that the first batch of the first partition with data is returned whole even when larger
+//! (KIP-74), so a consumer never gets stuck. Leader epochs are checked (KIP-320:
+//! FENCED_LEADER_EPOCH for a stale `current_leader_epoch`, UNKNOWN_LEADER_EPOCH for a newer
+//! one). Fetch sessions (KIP-227) are not kept: every response has session id 0, which tells
+//! clients to send full fetches. With no transactions, the last stable offset is the high
+//! watermark for both isolation levels.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafkit::messages::fetch_response::{FetchableTopicResponse, LeaderIdAndEpoch, PartitionData};
+use kafkit::messages::{BrokerId, FetchRequest, FetchResponse};
+use kafkit::protocol::ErrorCode;
+
+use super::RequestContext;
+use crate::log::LogError;
+
+/// One partition to read, resolved from the request.
+struct Wanted {
+    topic_index: usize,
+    partition: i32,
+    topic: Option<String>,
+    fetch_offset: i64,
+    partition_max_bytes: usize,
+    current_leader_epoch: i32,
+}
+
+/// Handle a Fetch request.
+pub(crate) async fn handle(ctx: &RequestContext, request: FetchRequest) -> FetchResponse {
+    let version = ctx.version();
+    let image = ctx.broker.metadata();
+    let mut wanted = Vec::new();
+    for (topic_index, topic) in request.topics.iter().enumerate() {
+        let name = if version >= 13 {
+            image.topic_by_id(topic.topic_id).map(|t| t.name.clone())
+        } else {
+            Some(topic.topic.0.to_string())
+        };
+        for p in &topic.partitions {
+            wanted.push(Wanted {
+                topic_index,
+                partition: p.partition,
+                topic: name.clone(),
+                fetch_offset: p.fetch_offset,
+                partition_max_bytes: p.partition_max_bytes.max(0) as usize,
+                current_leader_epoch: p.current_leader_epoch,
+            });
+        }
+    }
+    let max_bytes = if request.max_bytes <= 0 { i32::MAX as usize } else { request.max_bytes as usize };
+    let min_bytes = request.min_bytes.max(0) as usize;
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+
+    // Subscribe before reading so an append between the read and the wait is not missed.
+    let mut changes = ctx.broker.subscribe_data();
+    let results = loop {
+        let results: Vec<PartitionData> = read_all(ctx, &wanted, max_bytes);
+        let bytes: usize = results.iter().map(|p| p.records.as_ref().map_or(0, Bytes::len)).sum();
+        let any_error = results.iter().any(|p| p.error_code != 0);
+        if bytes >= min_bytes.max(1) || any_error || wanted.is_empty() {
+            break results;
+        }
+        match tokio::time::timeout_at(deadline, changes.changed()).await {
+            Ok(Ok(())) => continue,
+            _ => break read_all(ctx, &wanted, max_bytes),
+        }
+    };
+
+    let mut topics: Vec<FetchableTopicResponse> = request
+        .topics
+        .iter()
+        .map(|t| {
+            FetchableTopicResponse::default()
+                .with_topic(t.topic.clone())
+                .with_topic_id(t.topic_id)
+        })
+        .collect();
+    for (w, data) in wanted.iter().zip(results) {
+        topics[w.topic_index].partitions.push(data);
+    }
+    FetchResponse::default().with_session_id(0).with_responses(topics)
+}
+
+fn read_all(ctx: &RequestContext, wanted: &[Wanted], max_bytes: usize) -> Vec<PartitionData> {
+    let mut remaining = max_bytes;
+    let mut first_with_data = true;
+    wanted
+        .iter()
+        .map(|w| {
+            let data = read_one(ctx, w, remaining, first_with_data);
+            let n = data.records.as_ref().map_or(0, Bytes::len);
+            if n > 0 {
+                first_with_data = false;
+                remaining = remaining.saturating_sub(n);
+            }
+            data
+        })
+        .collect()
+}
+
+fn read_one(ctx: &RequestContext, w: &Wanted, remaining: usize, first_with_data: bool) -> PartitionData {
+    let mut data = PartitionData::default()
+        .with_partition_index(w.partition)
+        .with_high_watermark(-1)
+        .with_last_stable_offset(-1)
+        .with_log_start_offset(-1)
+        .with_records(Some(Bytes::new()));
+    let error = |mut d: PartitionData, code: ErrorCode| {
+        d.error_code = code.code();
+        d
+    };
+    let Some(topic) = &w.topic else {
+        return error(data, ErrorCode::UnknownTopicId);
+    };
+    let image = ctx.broker.metadata();
+    let Some(meta) = image.partition(topic, w.partition) else {
+        return error(data, ErrorCode::UnknownTopicOrPartition);
+    };
+    let Some(replica) = ctx.broker.replica(topic, w.partition) else {
+        return error(data, ErrorCode::NotLeaderOrFollower);
+    };
+    let state = replica.lock();
+    if !state.is_leader {
+        if ctx.version() >= 12 {
+            data.current_leader = LeaderIdAndEpoch::default()
+                .with_leader_id(BrokerId(meta.leader))
+                .with_leader_epoch(meta.leader_epoch);
+        }
+        return error(data, ErrorCode::NotLeaderOrFollower);
+    }
+    if w.current_leader_epoch >= 0 {
+        if w.current_leader_epoch < state.leader_epoch {
+            return error(data, ErrorCode::FencedLeaderEpoch);
+        }
+        if w.current_leader_epoch > state.leader_epoch {
+            return error(data, ErrorCode::UnknownLeaderEpoch);
+        }
+    }
+    let high_watermark = state.log.high_watermark();
+    data.high_watermark = high_watermark;
+    data.last_stable_offset = high_watermark;
+    if ctx.version() >= 5 {
+        data.log_start_offset = state.log.log_start_offset();
+    }
+    // Reads stop at the high watermark: a consumer asking for more than that is ahead of what
+    // is committed (but not out of range while the offset is within the log).
+    let limit = w.partition_max_bytes.min(remaining);
+    if w.fetch_offset > high_watermark && w.fetch_offset <= state.log.log_end_offset() {
+        return data;
+    }
+    match state.log.read(w.fetch_offset, limit, high_watermark, first_with_data) {
+        Ok(records) => {
+            data.records = Some(records);
+            data
+        }
+        Err(LogError::OffsetOutOfRange { .. }) => error(data, ErrorCode::OffsetOutOfRange),
+        Err(e) => {
+            tracing::error!(%topic, partition = w.partition, error = %e, "read failed");
+            error(data, ErrorCode::KafkaStorageError)
+        }
+    }
+}
