@@ -260,3 +260,95 @@ mod tests {
         assert!(TOPIC_CONFIGS.iter().all(|d| validate(d.name, d.default).is_ok()), "defaults are valid");
     }
 }
+
+/// Where a config value comes from, numbered as in DescribeConfigs `config_source`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// Set on the topic.
+    DynamicTopic = 1,
+    /// A broker's static configuration.
+    StaticBroker = 4,
+    /// Kafka's default.
+    Default = 5,
+}
+
+/// DescribeConfigs / AlterConfigs resource types.
+pub mod resource_type {
+    /// A topic.
+    pub const TOPIC: i8 = 2;
+    /// A broker.
+    pub const BROKER: i8 = 4;
+}
+
+/// IncrementalAlterConfigs operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlterOp {
+    /// Set the value.
+    Set,
+    /// Remove the override.
+    Delete,
+    /// Add to a list config.
+    Append,
+    /// Remove from a list config.
+    Subtract,
+}
+
+impl AlterOp {
+    /// From the wire value (0..=3).
+    pub fn from_i8(op: i8) -> Option<AlterOp> {
+        Some(match op {
+            0 => AlterOp::Set,
+            1 => AlterOp::Delete,
+            2 => AlterOp::Append,
+            3 => AlterOp::Subtract,
+            _ => return None,
+        })
+    }
+}
+
+impl TopicConfig {
+    /// Apply one IncrementalAlterConfigs operation.
+    pub fn apply(&mut self, name: &str, op: AlterOp, value: Option<&str>) -> Result<(), ConfigError> {
+        let def = topic_config_def(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
+        let invalid = |reason: &str| ConfigError::InvalidValue {
+            name: name.to_string(),
+            value: value.unwrap_or_default().to_string(),
+            reason: reason.to_string(),
+        };
+        match op {
+            AlterOp::Set => self.set(name, value.ok_or_else(|| invalid("SET needs a value"))?),
+            AlterOp::Delete => self.delete(name),
+            AlterOp::Append | AlterOp::Subtract => {
+                if def.config_type != ConfigType::List {
+                    return Err(invalid("APPEND and SUBTRACT apply only to list configs"));
+                }
+                let current = self.get(name).map(|(v, _)| v.to_string()).unwrap_or_default();
+                let mut items: Vec<String> = current.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
+                for item in value.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    if op == AlterOp::Append {
+                        if !items.iter().any(|i| i == item) {
+                            items.push(item.to_string());
+                        }
+                    } else {
+                        items.retain(|i| i != item);
+                    }
+                }
+                self.set(name, &items.join(","))
+            }
+        }
+    }
+}
+
+/// The broker configs DescribeConfigs reports for a broker resource, with their types.
+pub fn broker_configs(broker_id: i32, settings: &crate::broker::BrokerSettings, defaults: &crate::controller::ControllerDefaults) -> Vec<(&'static str, String, ConfigType)> {
+    vec![
+        ("node.id", broker_id.to_string(), ConfigType::Int),
+        ("broker.id", broker_id.to_string(), ConfigType::Int),
+        ("auto.create.topics.enable", settings.auto_create_topics.to_string(), ConfigType::Boolean),
+        ("num.partitions", defaults.partitions.to_string(), ConfigType::Int),
+        ("default.replication.factor", defaults.replication_factor.to_string(), ConfigType::Int),
+        ("message.max.bytes", settings.message_max_bytes.to_string(), ConfigType::Int),
+        ("socket.request.max.bytes", settings.max_frame_size.to_string(), ConfigType::Int),
+        ("log.dirs", settings.data_dir.as_ref().map_or_else(|| "(in memory)".to_string(), |d| d.display().to_string()), ConfigType::String),
+    ]
+}

@@ -104,6 +104,11 @@ impl Controller {
         }
     }
 
+    /// The cluster-wide defaults.
+    pub fn defaults(&self) -> &ControllerDefaults {
+        &self.defaults
+    }
+
     /// The latest published image.
     pub fn image(&self) -> Arc<MetadataImage> {
         self.publisher.borrow().clone()

@@ -1,10 +1,58 @@
-//! DeleteRecords (not implemented yet: answers an empty response).
+//! DeleteRecords: move a partition's log start offset forward (to the high watermark for -1);
+//! whole segments below it are deleted.
 
+use kafkit::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
 use kafkit::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
+use kafkit::protocol::ErrorCode;
 
 use super::RequestContext;
 
 /// Handle a DeleteRecords request.
-pub(crate) async fn handle(_ctx: &RequestContext, _request: DeleteRecordsRequest) -> DeleteRecordsResponse {
-    DeleteRecordsResponse::default()
+pub(crate) async fn handle(ctx: &RequestContext, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+    let image = ctx.broker.metadata();
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let name = topic.name.0.to_string();
+            let partitions = topic
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let mut result = DeleteRecordsPartitionResult::default()
+                        .with_partition_index(p.partition_index)
+                        .with_low_watermark(-1);
+                    let code = if image.partition(&name, p.partition_index).is_none() {
+                        ErrorCode::UnknownTopicOrPartition
+                    } else {
+                        match ctx.broker.replica(&name, p.partition_index) {
+                            None => ErrorCode::NotLeaderOrFollower,
+                            Some(replica) => {
+                                let mut state = replica.lock();
+                                if !state.is_leader {
+                                    ErrorCode::NotLeaderOrFollower
+                                } else {
+                                    let offset = if p.offset == -1 { state.log.high_watermark() } else { p.offset };
+                                    match state.log.delete_records_before(offset) {
+                                        Ok(low) => {
+                                            result.low_watermark = low;
+                                            ErrorCode::None
+                                        }
+                                        Err(_) => ErrorCode::OffsetOutOfRange,
+                                    }
+                                }
+                            }
+                        }
+                    };
+                    result.error_code = code.code();
+                    result
+                })
+                .collect();
+            DeleteRecordsTopicResult::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    ctx.broker.notify_data_changed();
+    DeleteRecordsResponse::default().with_topics(topics)
 }
