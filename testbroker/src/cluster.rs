@@ -68,6 +68,7 @@ pub struct ClusterBuilder {
     data_dir: Option<PathBuf>,
     cluster_id: String,
     max_frame_size: usize,
+    retention_check_interval: Duration,
 }
 
 impl Default for ClusterBuilder {
@@ -84,6 +85,7 @@ impl Default for ClusterBuilder {
             data_dir: None,
             cluster_id: String::new(),
             max_frame_size: kafkit::protocol::frame::DEFAULT_MAX_FRAME_SIZE,
+            retention_check_interval: Duration::from_secs(300),
         }
     }
 }
@@ -173,6 +175,14 @@ impl ClusterBuilder {
         self
     }
 
+    /// How often brokers apply `retention.ms` / `retention.bytes`
+    /// (`log.retention.check.interval.ms`, default 5 minutes). Tests can also call
+    /// [`Cluster::enforce_retention`].
+    pub fn retention_check_interval(mut self, interval: Duration) -> Self {
+        self.retention_check_interval = interval;
+        self
+    }
+
     /// Start the cluster: bind every listener, create the declared topics, start the brokers
     /// and wait until every broker has the topics' metadata.
     pub async fn build(self) -> Result<Cluster, ClusterError> {
@@ -221,6 +231,7 @@ impl ClusterBuilder {
             auto_create_topics: self.auto_create_topics,
             data_dir: self.data_dir.clone(),
             message_max_bytes: 1_048_588,
+            retention_check_interval: self.retention_check_interval,
         };
         let shared = Arc::new(ClusterShared::new(controller, settings));
         let mut brokers = BTreeMap::new();
@@ -345,8 +356,14 @@ impl Cluster {
         }
     }
 
-    pub(crate) fn shared(&self) -> &Arc<ClusterShared> {
-        &self.shared
+    /// Apply retention on every broker now; returns the number of segments deleted.
+    pub fn enforce_retention(&self) -> usize {
+        self.brokers
+            .lock()
+            .expect("brokers lock")
+            .values()
+            .map(|b| b.state().enforce_retention())
+            .sum()
     }
 
     /// Stop every broker and wait for them to finish (logs are flushed).

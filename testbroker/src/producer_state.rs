@@ -100,6 +100,28 @@ impl ProducerStateTable {
         entry.batches.push_back(batch);
     }
 
+    /// Rebuild the table from the batches of a log (after a load or a truncation), as Kafka
+    /// rebuilds its producer state from the log's tail.
+    pub fn rebuild(headers: impl Iterator<Item = kafkit::record::BatchHeader>) -> ProducerStateTable {
+        let mut table = ProducerStateTable::default();
+        for h in headers {
+            if h.producer_id >= 0 && h.base_sequence >= 0 {
+                table.record(
+                    h.producer_id,
+                    h.producer_epoch,
+                    BatchMetadata {
+                        first_seq: h.base_sequence,
+                        last_seq: h.base_sequence.wrapping_add(h.last_offset_delta),
+                        first_offset: h.base_offset,
+                        last_offset: h.last_offset(),
+                        timestamp: h.max_timestamp,
+                    },
+                );
+            }
+        }
+        table
+    }
+
     /// Forget everything (before a rebuild from the log).
     pub fn clear(&mut self) {
         self.producers.clear();

@@ -46,6 +46,8 @@ pub struct BrokerSettings {
     pub data_dir: Option<PathBuf>,
     /// `message.max.bytes` for topics without their own `max.message.bytes`.
     pub message_max_bytes: usize,
+    /// `log.retention.check.interval.ms`: how often retention runs.
+    pub retention_check_interval: Duration,
 }
 
 /// State shared by all brokers of one cluster (the in-process stand-ins for the controller
@@ -153,10 +155,21 @@ impl BrokerState {
         self.data_version.subscribe()
     }
 
-    /// Wait until this broker has applied metadata `version` or later, up to `timeout`.
-    pub async fn wait_for_metadata(&self, version: u64, timeout: Duration) -> bool {
-        let mut rx = self.applied_version.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|v| *v >= version)).await.is_ok_and(|r| r.is_ok())
+    /// Apply `retention.ms` / `retention.bytes` to every replica now. Returns the number of
+    /// segments deleted.
+    pub fn enforce_retention(&self) -> usize {
+        let now = now_ms();
+        let mut deleted = 0;
+        for replica in self.replicas() {
+            match replica.lock().log.apply_retention(now) {
+                Ok(n) => deleted += n,
+                Err(e) => tracing::warn!(broker = self.id, tp = %replica.tp, error = %e, "retention failed"),
+            }
+        }
+        if deleted > 0 {
+            self.notify_data_changed();
+        }
+        deleted
     }
 
     fn partition_dir(&self, tp: &TopicPartition) -> Option<PathBuf> {
@@ -197,11 +210,12 @@ impl BrokerState {
                                     continue;
                                 }
                             };
+                            let producers = ProducerStateTable::rebuild(log.batch_headers());
                             let replica = Arc::new(Replica::new(
                                 tp.clone(),
                                 ReplicaState {
                                     log,
-                                    producers: ProducerStateTable::default(),
+                                    producers,
                                     leader_id: -1,
                                     leader_epoch: -1,
                                     is_leader: false,
@@ -277,6 +291,23 @@ impl Broker {
                         }
                         let image = images.borrow_and_update().clone();
                         applier.apply_image(image);
+                    }
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+
+        // Apply retention periodically.
+        let retainer = state.clone();
+        let mut stop = shutdown.subscribe();
+        let interval = state.cluster.settings.retention_check_interval;
+        tasks.spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.tick().await;
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {
+                        retainer.enforce_retention();
                     }
                     _ = stop.changed() => break,
                 }

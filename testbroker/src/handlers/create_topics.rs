@@ -27,7 +27,7 @@ pub(crate) async fn handle(ctx: &RequestContext, request: CreateTopicsRequest) -
             .with_name(topic.name.clone())
             .with_num_partitions(-1)
             .with_replication_factor(-1);
-        let mut fail = |result: &mut CreatableTopicResult, code: ErrorCode, message: String| {
+        let fail = |result: &mut CreatableTopicResult, code: ErrorCode, message: String| {
             result.error_code = code.code();
             result.error_message = Some(StrBytes::from_string(message));
         };

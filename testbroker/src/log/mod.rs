@@ -488,6 +488,14 @@ impl PartitionLog {
         Ok(())
     }
 
+    /// Every batch header in the log, oldest first (for rebuilding producer state and epoch
+    /// caches after a load or a truncation).
+    pub fn batch_headers(&self) -> impl Iterator<Item = kafkit::record::BatchHeader> + '_ {
+        self.segments
+            .values()
+            .flat_map(|segment| segment.batches_from(0).map(|b| b.header))
+    }
+
     /// Make everything appended so far durable.
     pub fn flush(&mut self) -> Result<(), LogError> {
         for segment in self.segments.values_mut() {
