@@ -10,6 +10,7 @@
 //! (`<20-digit base offset>.log` holding the raw batches, `.index`, `.timeindex`) and a
 //! `log-start-offset` file records the log start offset moved by DeleteRecords or retention.
 
+pub mod epoch_cache;
 mod segment;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use kafkit::record::{RecordBatch, RecordError, assign_offsets};
 
+pub use epoch_cache::LeaderEpochCache;
 use segment::Segment;
 
 /// Errors from a partition log.
@@ -116,6 +118,8 @@ pub struct TimestampOffset {
 
 /// Name of the file that records the log start offset in a partition directory.
 const LOG_START_OFFSET_FILE: &str = "log-start-offset";
+/// Name of the leader epoch checkpoint file, as Kafka names it.
+const EPOCH_CHECKPOINT_FILE: &str = "leader-epoch-checkpoint";
 
 /// One partition replica's log.
 #[derive(Debug)]
@@ -126,6 +130,7 @@ pub struct PartitionLog {
     segments: BTreeMap<i64, Segment>,
     log_start_offset: i64,
     high_watermark: i64,
+    epochs: LeaderEpochCache,
 }
 
 impl PartitionLog {
@@ -141,8 +146,10 @@ impl PartitionLog {
             segments: BTreeMap::from([(0, segment)]),
             log_start_offset: 0,
             high_watermark: 0,
+            epochs: LeaderEpochCache::default(),
         };
         log.write_log_start_offset()?;
+        log.write_epoch_checkpoint()?;
         Ok(log)
     }
 
@@ -184,8 +191,10 @@ impl PartitionLog {
             segments,
             log_start_offset,
             high_watermark: log_start_offset,
+            epochs: LeaderEpochCache::default(),
         };
         log.high_watermark = log.log_start_offset.min(log.log_end_offset());
+        log.rebuild_epoch_cache()?;
         Ok(log)
     }
 
@@ -263,6 +272,7 @@ impl PartitionLog {
         let max_timestamp = append_time.unwrap_or(batch.max_timestamp());
         self.maybe_roll(raw.len(), now_ms)?;
         self.active_mut().append(&raw, base_offset, last_offset, max_timestamp)?;
+        self.note_epoch(leader_epoch, base_offset)?;
         Ok(AppendInfo {
             base_offset,
             last_offset,
@@ -283,7 +293,45 @@ impl PartitionLog {
         let raw = batch.as_bytes();
         self.maybe_roll_at(raw.len(), now_ms, batch.base_offset())?;
         self.active_mut()
-            .append(raw, batch.base_offset(), batch.last_offset(), batch.max_timestamp())
+            .append(raw, batch.base_offset(), batch.last_offset(), batch.max_timestamp())?;
+        self.note_epoch(batch.partition_leader_epoch(), batch.base_offset())
+    }
+
+    /// The leader epoch cache.
+    pub fn epoch_cache(&self) -> &LeaderEpochCache {
+        &self.epochs
+    }
+
+    /// Kafka's `endOffsetForEpoch`: the largest epoch ≤ `epoch` this log knows and where it
+    /// ends (see [`LeaderEpochCache::end_offset_for`]).
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        self.epochs.end_offset_for(epoch, self.log_end_offset())
+    }
+
+    fn note_epoch(&mut self, epoch: i32, start_offset: i64) -> Result<(), LogError> {
+        if epoch >= 0 && self.epochs.latest_epoch().is_none_or(|latest| epoch > latest) {
+            self.epochs.assign(epoch, start_offset);
+            self.write_epoch_checkpoint()?;
+        }
+        Ok(())
+    }
+
+    fn rebuild_epoch_cache(&mut self) -> Result<(), LogError> {
+        let mut epochs = LeaderEpochCache::default();
+        for header in self.batch_headers() {
+            epochs.assign(header.partition_leader_epoch, header.base_offset);
+        }
+        epochs.truncate_from_start(self.log_start_offset);
+        self.epochs = epochs;
+        self.write_epoch_checkpoint()
+    }
+
+    fn write_epoch_checkpoint(&self) -> Result<(), LogError> {
+        if let Some(dir) = &self.dir {
+            let path = dir.join(EPOCH_CHECKPOINT_FILE);
+            std::fs::write(&path, self.epochs.to_checkpoint()).map_err(|e| LogError::io(&path, e))?;
+        }
+        Ok(())
     }
 
     fn maybe_roll(&mut self, incoming: usize, now_ms: i64) -> Result<(), LogError> {
@@ -403,7 +451,8 @@ impl PartitionLog {
             }
         }
         self.high_watermark = self.high_watermark.min(self.log_end_offset());
-        Ok(())
+        self.epochs.truncate_from_end(self.log_end_offset());
+        self.write_epoch_checkpoint()
     }
 
     /// Drop everything and start empty at `offset` (a follower far behind a moved log start).
@@ -415,6 +464,8 @@ impl PartitionLog {
         self.segments.insert(offset, segment);
         self.log_start_offset = offset;
         self.high_watermark = offset;
+        self.epochs = LeaderEpochCache::default();
+        self.write_epoch_checkpoint()?;
         self.write_log_start_offset()
     }
 
@@ -432,6 +483,8 @@ impl PartitionLog {
             self.log_start_offset = offset;
             self.delete_segments_below_start()?;
             self.write_log_start_offset()?;
+            self.epochs.truncate_from_start(offset);
+            self.write_epoch_checkpoint()?;
         }
         Ok(self.log_start_offset)
     }
@@ -464,6 +517,8 @@ impl PartitionLog {
             self.log_start_offset = self.log_start_offset.max(first);
             self.high_watermark = self.high_watermark.max(self.log_start_offset);
             self.write_log_start_offset()?;
+            self.epochs.truncate_from_start(self.log_start_offset);
+            self.write_epoch_checkpoint()?;
         }
         Ok(deleted)
     }

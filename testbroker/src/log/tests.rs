@@ -280,3 +280,26 @@ fn compressed_batches_are_stored_as_sent() {
     assert_eq!(stored.size_in_bytes(), raw.len(), "not recompressed");
     assert_eq!(offsets_in(data), (100..200).collect::<Vec<_>>());
 }
+
+#[test]
+fn epoch_cache_follows_appends_truncation_and_reload() {
+    let dir = std::env::temp_dir().join(format!("kafkit-epoch-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut log = PartitionLog::create(Some(dir.clone()), LogConfig::default(), NOW).unwrap();
+    log.append_as_leader(&batch(5, NOW, 1), 0, false, NOW).unwrap(); // 0..=4 epoch 0
+    log.append_as_leader(&batch(5, NOW, 1), 2, false, NOW).unwrap(); // 5..=9 epoch 2
+    log.append_as_leader(&batch(5, NOW, 1), 2, false, NOW).unwrap(); // 10..=14 epoch 2
+    log.append_as_leader(&batch(5, NOW, 1), 3, false, NOW).unwrap(); // 15..=19 epoch 3
+    assert_eq!(log.end_offset_for_epoch(3), (3, 20));
+    assert_eq!(log.end_offset_for_epoch(2), (2, 15));
+    assert_eq!(log.end_offset_for_epoch(1), (0, 5));
+    assert_eq!(std::fs::read_to_string(dir.join("leader-epoch-checkpoint")).unwrap(), "0\n3\n0 0\n2 5\n3 15\n");
+    log.truncate_to(15, NOW).unwrap();
+    assert_eq!(log.end_offset_for_epoch(3), (-1, -1), "epoch 3 is gone with its batches");
+    assert_eq!(log.end_offset_for_epoch(2), (2, 15));
+    drop(log);
+    let reopened = PartitionLog::open(dir.clone(), LogConfig::default(), NOW).unwrap();
+    assert_eq!(reopened.epoch_cache().entries().len(), 2);
+    assert_eq!(reopened.end_offset_for_epoch(2), (2, 15));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
