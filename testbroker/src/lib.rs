@@ -35,6 +35,7 @@
 //! | `handlers` | one file per Kafka API |
 //! | [`log`] | a replica's log: segments, indexes, retention, truncation |
 //! | [`producer_state`] | idempotent producer sequence checks |
+//! | [`replication`] | ISR, high watermark and truncation rules as plain functions |
 //! | [`config`] | topic configs, names and defaults |
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -48,5 +49,6 @@ mod handlers;
 pub mod log;
 pub mod metadata;
 pub mod producer_state;
+pub mod replication;
 
 pub use cluster::{BlockingCluster, BrokerInfo, Cluster, ClusterBuilder, ClusterError};
