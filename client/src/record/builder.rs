@@ -144,6 +144,7 @@ impl BatchBuilder {
 
     /// Encodes one record straight into the batch buffer. Offset delta = number of records
     /// appended so far; the first record's timestamp becomes the base timestamp.
+    #[inline]
     pub fn append(
         &mut self,
         timestamp_ms: i64,

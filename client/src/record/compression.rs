@@ -163,18 +163,108 @@ pub(crate) fn decompress(
             limit,
         ),
         Compression::Snappy => decompress_snappy(input, limit),
-        Compression::Lz4 => read_bounded(
-            codec,
-            lz4_flex::frame::FrameDecoder::new(input),
-            input.len(),
-            limit,
-        ),
+        Compression::Lz4 => decompress_lz4(input, limit),
         Compression::Zstd => {
             let dec = zstd::stream::read::Decoder::with_buffer(input)
                 .map_err(|e| codec_error(codec, e))?;
             read_bounded(codec, dec, input.len(), limit)
         }
     }
+}
+
+/// Decodes LZ4 frames. Frames with independent blocks (what Java, librdkafka and kafkit write)
+/// are decoded block by block straight into the output; anything else (linked blocks,
+/// dictionaries, legacy or skippable frames) goes through lz4_flex's streaming decoder.
+/// Header and content checksums are not verified: the batch CRC-32C already covers the bytes.
+fn decompress_lz4(input: &[u8], limit: usize) -> Result<Vec<u8>, RecordError> {
+    let codec = Compression::Lz4;
+    let corrupt = |msg: &str| codec_error(codec, invalid_data(msg.to_owned()));
+    let streaming = || {
+        read_bounded(
+            codec,
+            lz4_flex::frame::FrameDecoder::new(input),
+            input.len(),
+            limit,
+        )
+    };
+    let mut out = Vec::new();
+    let mut p = 0;
+    while p < input.len() {
+        let rest = &input[p..];
+        if rest.len() < 7 || u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) != LZ4_MAGIC {
+            return streaming();
+        }
+        let (flg, bd) = (rest[4], rest[5]);
+        let independent = flg & 0x20 != 0;
+        if flg >> 6 != 1 || flg & 0x03 != 0 || !independent {
+            return streaming();
+        }
+        let block_checksum = flg & 0x10 != 0;
+        let content_size = flg & 0x08 != 0;
+        let content_checksum = flg & 0x04 != 0;
+        let max_block = match (bd >> 4) & 0x07 {
+            4 => 64 << 10,
+            5 => 256 << 10,
+            6 => 1 << 20,
+            7 => 4 << 20,
+            _ => return Err(corrupt("invalid LZ4 block maximum size")),
+        };
+        p += 7 + if content_size { 8 } else { 0 };
+        loop {
+            let Some(size) = input.get(p..p + 4) else {
+                return Err(corrupt("truncated LZ4 frame"));
+            };
+            let size = u32::from_le_bytes([size[0], size[1], size[2], size[3]]);
+            p += 4;
+            if size == 0 {
+                break;
+            }
+            let stored = size & LZ4_UNCOMPRESSED_BIT != 0;
+            let len = (size & !LZ4_UNCOMPRESSED_BIT) as usize;
+            if len > max_block || len > input.len() - p {
+                return Err(corrupt("LZ4 block size out of range"));
+            }
+            let block = &input[p..p + len];
+            p += len + if block_checksum { 4 } else { 0 };
+            let room = limit - out.len();
+            if stored {
+                if len > room {
+                    return Err(RecordError::DecompressedTooLarge { limit });
+                }
+                out.extend_from_slice(block);
+                continue;
+            }
+            // Guess the block's size from typical ratios; retry at the maximum when short.
+            let most = max_block.min(room);
+            let mut guess = len.saturating_mul(12).max(4096).min(most);
+            loop {
+                let start = out.len();
+                out.resize(start + guess, 0);
+                match lz4_flex::block::decompress_into(block, &mut out[start..]) {
+                    Ok(n) => {
+                        out.truncate(start + n);
+                        break;
+                    }
+                    Err(lz4_flex::block::DecompressError::OutputTooSmall { .. }) => {
+                        out.truncate(start);
+                        if guess < most {
+                            guess = most;
+                        } else if most < max_block {
+                            return Err(RecordError::DecompressedTooLarge { limit });
+                        } else {
+                            return Err(corrupt("LZ4 block larger than the frame's maximum"));
+                        }
+                    }
+                    Err(e) => return Err(codec_error(codec, invalid_data(e))),
+                }
+            }
+        }
+        p += if content_checksum { 4 } else { 0 };
+        if p > input.len() {
+            return Err(corrupt("truncated LZ4 frame"));
+        }
+    }
+    Ok(out)
 }
 
 /// Reads a decoder to its end, refusing more than `limit` bytes. The buffer grows with the
@@ -357,6 +447,69 @@ mod tests {
             .read_to_end(&mut back)
             .unwrap();
         assert_eq!(back, data);
+    }
+
+    #[test]
+    fn lz4_frames_from_other_writers_are_read() {
+        use lz4_flex::frame::{BlockMode, BlockSize, FrameEncoder, FrameInfo};
+        let data = sample(300_000);
+        for (block_size, block_mode, checksums, content_size) in [
+            (
+                BlockSize::Max64KB,
+                BlockMode::Independent,
+                true,
+                Some(300_000),
+            ),
+            (BlockSize::Max256KB, BlockMode::Independent, false, None),
+            (BlockSize::Max1MB, BlockMode::Independent, true, None),
+            (BlockSize::Max64KB, BlockMode::Linked, false, None),
+            (BlockSize::Max4MB, BlockMode::Linked, true, Some(300_000)),
+        ] {
+            let info = FrameInfo::new()
+                .block_size(block_size)
+                .block_mode(block_mode)
+                .block_checksums(checksums)
+                .content_checksum(checksums)
+                .content_size(content_size);
+            let mut enc = FrameEncoder::with_frame_info(info, Vec::new());
+            enc.write_all(&data).unwrap();
+            let framed = enc.finish().unwrap();
+            let label = format!("{block_size:?} {block_mode:?} {checksums} {content_size:?}");
+            assert_eq!(
+                decompress(Compression::Lz4, &framed, 1 << 20).unwrap(),
+                data,
+                "{label}"
+            );
+            assert!(
+                matches!(
+                    decompress(Compression::Lz4, &framed, 100_000),
+                    Err(RecordError::DecompressedTooLarge { .. })
+                ),
+                "{label}"
+            );
+            // lz4_flex's streaming decoder (used for linked blocks) tolerates a cut end mark.
+            let cuts = if block_mode == BlockMode::Independent {
+                vec![1, 4, 5, framed.len() / 2]
+            } else {
+                vec![framed.len() / 2]
+            };
+            for cut in cuts {
+                assert!(
+                    decompress(Compression::Lz4, &framed[..framed.len() - cut], 1 << 20).is_err(),
+                    "{label} cut {cut}"
+                );
+            }
+        }
+        // Two concatenated frames read as one stream.
+        let mut two = Vec::new();
+        compress(Compression::Lz4, None, b"abc", &mut two).unwrap();
+        compress(Compression::Lz4, None, b"def", &mut two).unwrap();
+        assert_eq!(decompress(Compression::Lz4, &two, 100).unwrap(), b"abcdef");
+        // Highly compressible blocks exceed the size guess and are retried.
+        let zeros = vec![0u8; 200_000];
+        let mut out = Vec::new();
+        compress(Compression::Lz4, None, &zeros, &mut out).unwrap();
+        assert_eq!(decompress(Compression::Lz4, &out, 1 << 20).unwrap(), zeros);
     }
 
     #[test]

@@ -33,7 +33,12 @@
 //! - [`BatchBuilder`]: encodes records straight into one buffer, then compresses and seals the
 //!   batch ([`BatchBuilder::finish`]).
 //! - [`RecordBatch`] / [`BatchIter`]: zero-copy, CRC-validated parsing; [`Records`] iterates the
-//!   records lazily (one decompression per batch, bounded by [`DEFAULT_MAX_DECOMPRESSED_SIZE`]).
+//!   records lazily (one decompression per batch, bounded by [`DEFAULT_MAX_DECOMPRESSED_SIZE`]),
+//!   as owned [`Record`]s (`Bytes` slices) or, faster, as borrowed [`RecordView`]s
+//!   ([`Records::views`]).
+//! - Compression framing as the Java client writes it (gzip stream, xerial snappy, LZ4 frame
+//!   with independent 64 KiB blocks, zstd frame); reading also accepts raw snappy and any LZ4
+//!   frame.
 //! - [`assign_offsets`] / [`set_producer_state`]: in-place header rewrites (broker and retries).
 //! - Control batches: [`ControlRecordType`], [`EndTransactionMarker`].
 //!

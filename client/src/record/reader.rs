@@ -239,6 +239,17 @@ impl RecordBatch {
 
     /// Like [`records`](Self::records) with an explicit cap on the decompressed size; exceeding it
     /// is [`RecordError::DecompressedTooLarge`]. Uncompressed batches are never copied.
+    ///
+    /// ```
+    /// use kafkit::record::{BatchBuilder, BatchOptions, Compression, RecordBatch, RecordError};
+    ///
+    /// let mut b = BatchBuilder::new(BatchOptions { compression: Compression::Gzip, ..BatchOptions::default() });
+    /// b.append(0, None, Some(&[0; 10_000]), &[])?;
+    /// let batch = RecordBatch::parse(&b.finish()?)?;
+    /// assert!(matches!(batch.records_with_limit(1_000), Err(RecordError::DecompressedTooLarge { .. })));
+    /// assert_eq!(batch.records_with_limit(1 << 20)?.count(), 1);
+    /// # Ok::<(), kafkit::record::RecordError>(())
+    /// ```
     pub fn records_with_limit(&self, max_decompressed: usize) -> Result<Records, RecordError> {
         let data = match self.compression {
             Compression::None => self.buf.slice(RECORD_BATCH_OVERHEAD..),
@@ -522,6 +533,18 @@ impl std::iter::FusedIterator for Records {}
 
 /// One decoded record. Key, value and headers are zero-copy slices of the batch (or of its one
 /// decompressed buffer).
+///
+/// ```
+/// use kafkit::record::{BatchBuilder, BatchOptions, RecordBatch};
+///
+/// let mut b = BatchBuilder::new(BatchOptions { base_offset: 7, ..BatchOptions::default() });
+/// b.append(1_000, None, Some(b""), &[])?;
+/// let record = RecordBatch::parse(&b.finish()?)?.records()?.next().unwrap()?;
+/// assert_eq!((record.offset, record.timestamp), (7, 1_000));
+/// assert_eq!(record.key, None); // null key
+/// assert_eq!(record.value.as_deref(), Some(&b""[..])); // empty, not null
+/// # Ok::<(), kafkit::record::RecordError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
     /// Absolute offset: `baseOffset + offsetDelta`.
@@ -613,11 +636,15 @@ struct HeaderCursor {
     done: bool,
 }
 
-/// Ranges of one header's key and value.
-type RawHeader = ((usize, usize), Option<(usize, usize)>);
+/// One parsed header: key range (and the key as text), value range.
+struct RawHeader<'a> {
+    key: (usize, usize),
+    key_str: &'a str,
+    value: Option<(usize, usize)>,
+}
 
 impl HeaderCursor {
-    fn next_raw(&mut self, data: &[u8]) -> Option<Result<RawHeader, RecordError>> {
+    fn next_raw<'a>(&mut self, data: &'a [u8]) -> Option<Result<RawHeader<'a>, RecordError>> {
         if self.done {
             return None;
         }
@@ -642,7 +669,7 @@ impl HeaderCursor {
     }
 }
 
-fn parse_header(data: &[u8], pos: &mut usize) -> Result<RawHeader, RecordError> {
+fn parse_header<'a>(data: &'a [u8], pos: &mut usize) -> Result<RawHeader<'a>, RecordError> {
     let mut p = *pos;
     let key_len = read_varint(data, &mut p)?;
     if key_len < 0 || key_len as usize > data.len() - p {
@@ -653,12 +680,16 @@ fn parse_header(data: &[u8], pos: &mut usize) -> Result<RawHeader, RecordError> 
     }
     let key = (p, p + key_len as usize);
     p = key.1;
-    if std::str::from_utf8(&data[key.0..key.1]).is_err() {
+    let Ok(key_str) = std::str::from_utf8(&data[key.0..key.1]) else {
         return Err(RecordError::InvalidUtf8Header);
-    }
+    };
     let value = parse_nullable(data, &mut p, "header value")?;
     *pos = p;
-    Ok((key, value))
+    Ok(RawHeader {
+        key,
+        key_str,
+        value,
+    })
 }
 
 /// Iterator over a record's headers, from [`RecordHeaders::iter`].
@@ -672,14 +703,10 @@ impl Iterator for RecordHeaderIter {
     type Item = Result<RecordHeader, RecordError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        Some(
-            self.cursor
-                .next_raw(&self.data)?
-                .map(|(key, value)| RecordHeader {
-                    key: slice_of(&self.data, key),
-                    value: value.map(|v| slice_of(&self.data, v)),
-                }),
-        )
+        Some(self.cursor.next_raw(&self.data)?.map(|h| RecordHeader {
+            key: slice_of(&self.data, h.key),
+            value: h.value.map(|v| slice_of(&self.data, v)),
+        }))
     }
 }
 
@@ -737,6 +764,19 @@ impl<'a> Iterator for RecordViews<'a> {
 impl std::iter::FusedIterator for RecordViews<'_> {}
 
 /// A record borrowed from its batch's records section (see [`Records::views`]).
+///
+/// ```
+/// use kafkit::record::{BatchBuilder, BatchOptions, Header, RecordBatch};
+///
+/// let mut b = BatchBuilder::new(BatchOptions::default());
+/// b.append(5, Some(b"k"), None, &[Header { key: "h", value: Some(b"v") }])?;
+/// let records = RecordBatch::parse(&b.finish()?)?.records()?;
+/// let view = records.views().next().unwrap()?;
+/// assert_eq!((view.key, view.value), (Some(&b"k"[..]), None));
+/// let header = view.headers.iter().next().unwrap()?;
+/// assert_eq!(header, Header { key: "h", value: Some(b"v") });
+/// # Ok::<(), kafkit::record::RecordError>(())
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct RecordView<'a> {
     /// Absolute offset.
@@ -780,10 +820,9 @@ impl<'a> RecordHeaderViews<'a> {
             done: false,
         };
         std::iter::from_fn(move || {
-            Some(cursor.next_raw(data)?.map(|(key, value)| Header {
-                // Validated as UTF-8 by parse_header.
-                key: std::str::from_utf8(&data[key.0..key.1]).unwrap_or(""),
-                value: value.map(|(s, e)| &data[s..e]),
+            Some(cursor.next_raw(data)?.map(|h| Header {
+                key: h.key_str,
+                value: h.value.map(|(s, e)| &data[s..e]),
             }))
         })
     }
