@@ -30,14 +30,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut value = Vec::with_capacity(100);
         for i in 0..records {
             value.clear();
-            value.extend_from_slice(format!("order {i:06} for customer {:04}, ", i % 977).as_bytes());
+            value.extend_from_slice(
+                format!("order {i:06} for customer {:04}, ", i % 977).as_bytes(),
+            );
             value.resize(100, b'.');
             let key = format!("customer-{}", i % 977);
             let headers = [Header {
                 key: "source",
                 value: Some(b"quickstart"),
             }];
-            builder.append(timestamp + i64::from(i), Some(key.as_bytes()), Some(&value), &headers)?;
+            builder.append(
+                timestamp + i64::from(i),
+                Some(key.as_bytes()),
+                Some(&value),
+                &headers,
+            )?;
         }
         let uncompressed = builder.size_in_bytes();
         let batch: Bytes = builder.finish()?;

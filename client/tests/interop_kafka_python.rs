@@ -198,7 +198,10 @@ fn kafka_python_batches_decode_in_kafkit() {
         assert!(expected.lines().count() > 100, "fixture has records");
         let data = Bytes::from(std::fs::read(&path).unwrap());
         let got = kafkit_read(data);
-        assert_eq!(got, expected, "kafkit's reading of kafka-python's {codec} batch");
+        assert_eq!(
+            got, expected,
+            "kafkit's reading of kafka-python's {codec} batch"
+        );
     }
 }
 
@@ -234,8 +237,14 @@ fn kafkit_batches_decode_in_kafka_python() {
         let python_view = run_script(&["read", path.to_str().unwrap()]);
         // kafkit's own reading of its batches must match what kafka-python saw, record by record.
         let kafkit_view = kafkit_read(Bytes::from(data));
-        assert_eq!(python_view, kafkit_view, "kafka-python's reading of kafkit's {codec} batches");
-        let batches: Vec<&str> = python_view.lines().filter(|l| l.starts_with("batch ")).collect();
+        assert_eq!(
+            python_view, kafkit_view,
+            "kafka-python's reading of kafkit's {codec} batches"
+        );
+        let batches: Vec<&str> = python_view
+            .lines()
+            .filter(|l| l.starts_with("batch "))
+            .collect();
         let id = compression.id();
         assert_eq!(
             batches,
@@ -245,7 +254,10 @@ fn kafkit_batches_decode_in_kafka_python() {
             ]
         );
         // And the records are the fixture's, in order, with offsets assigned from each base.
-        let records: Vec<&str> = python_view.lines().filter(|l| l.starts_with("record ")).collect();
+        let records: Vec<&str> = python_view
+            .lines()
+            .filter(|l| l.starts_with("record "))
+            .collect();
         assert_eq!(records.len(), fixture.len());
         for (i, (line, want)) in records.iter().zip(&fixture).enumerate() {
             let f: Vec<&str> = line.split(' ').collect();

@@ -187,20 +187,33 @@ impl ClusterBuilder {
     /// and wait until every broker has the topics' metadata.
     pub async fn build(self) -> Result<Cluster, ClusterError> {
         if self.brokers == 0 || self.brokers > 1000 {
-            return Err(ClusterError::InvalidSettings(format!("{} brokers", self.brokers)));
+            return Err(ClusterError::InvalidSettings(format!(
+                "{} brokers",
+                self.brokers
+            )));
         }
         let mut listeners = Vec::with_capacity(self.brokers);
         let mut registrations = Vec::with_capacity(self.brokers);
         for i in 0..self.brokers {
             let id = i as i32 + 1;
-            let port = if self.first_port == 0 { 0 } else { self.first_port + i as u16 };
+            let port = if self.first_port == 0 {
+                0
+            } else {
+                self.first_port + i as u16
+            };
             let addr = format!("{}:{port}", self.host);
-            let listener = TcpListener::bind(&addr).await.map_err(|source| ClusterError::Bind {
+            let listener = TcpListener::bind(&addr)
+                .await
+                .map_err(|source| ClusterError::Bind {
+                    broker: id,
+                    addr: addr.clone(),
+                    source,
+                })?;
+            let local = listener.local_addr().map_err(|source| ClusterError::Bind {
                 broker: id,
-                addr: addr.clone(),
+                addr,
                 source,
             })?;
-            let local = listener.local_addr().map_err(|source| ClusterError::Bind { broker: id, addr, source })?;
             registrations.push(BrokerRegistration {
                 id,
                 host: local.ip().to_string(),
@@ -236,10 +249,12 @@ impl ClusterBuilder {
         let shared = Arc::new(ClusterShared::new(controller, settings));
         let mut brokers = BTreeMap::new();
         for (id, listener) in listeners {
-            let broker = Broker::start(id, listener, shared.clone()).map_err(|source| ClusterError::Bind {
-                broker: id,
-                addr: "listener".into(),
-                source,
+            let broker = Broker::start(id, listener, shared.clone()).map_err(|source| {
+                ClusterError::Bind {
+                    broker: id,
+                    addr: "listener".into(),
+                    source,
+                }
             })?;
             brokers.insert(id, broker);
         }
@@ -308,13 +323,20 @@ impl Cluster {
             .lock()
             .expect("brokers lock")
             .values()
-            .map(|b| BrokerInfo { id: b.id(), addr: b.addr() })
+            .map(|b| BrokerInfo {
+                id: b.id(),
+                addr: b.addr(),
+            })
             .collect()
     }
 
     /// The address of broker `id`, if it is running.
     pub fn broker_addr(&self, id: i32) -> Option<SocketAddr> {
-        self.brokers.lock().expect("brokers lock").get(&id).map(Broker::addr)
+        self.brokers
+            .lock()
+            .expect("brokers lock")
+            .get(&id)
+            .map(Broker::addr)
     }
 
     /// The cluster id.
@@ -328,7 +350,12 @@ impl Cluster {
     }
 
     /// Create a topic (as CreateTopics would) and wait until every broker knows it.
-    pub async fn create_topic(&self, name: &str, partitions: i32, replication_factor: i16) -> Result<(), ClusterError> {
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+    ) -> Result<(), ClusterError> {
         self.create_topic_with(NewTopic {
             name: name.into(),
             partitions,
@@ -402,7 +429,10 @@ impl BlockingCluster {
 
     /// Run a future on the cluster's runtime.
     pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
-        self.runtime.as_ref().expect("runtime is running").block_on(future)
+        self.runtime
+            .as_ref()
+            .expect("runtime is running")
+            .block_on(future)
     }
 
     /// Stop every broker and wait for them to finish.

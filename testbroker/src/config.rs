@@ -62,7 +62,10 @@ const fn one_of(mut d: ConfigDef, allowed: &'static [&'static str]) -> ConfigDef
 
 /// Every topic config the test broker knows, with Kafka 4.x defaults.
 pub const TOPIC_CONFIGS: &[ConfigDef] = &[
-    one_of(def("cleanup.policy", ConfigType::List, "delete"), &["delete", "compact", "compact,delete", "delete,compact"]),
+    one_of(
+        def("cleanup.policy", ConfigType::List, "delete"),
+        &["delete", "compact", "compact,delete", "delete,compact"],
+    ),
     one_of(
         def("compression.type", ConfigType::String, "producer"),
         &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"],
@@ -72,14 +75,41 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     min(def("compression.zstd.level", ConfigType::Int, "3"), -131072),
     min(def("delete.retention.ms", ConfigType::Long, "86400000"), 0),
     min(def("file.delete.delay.ms", ConfigType::Long, "60000"), 0),
-    min(def("flush.messages", ConfigType::Long, "9223372036854775807"), 1),
+    min(
+        def("flush.messages", ConfigType::Long, "9223372036854775807"),
+        1,
+    ),
     min(def("flush.ms", ConfigType::Long, "9223372036854775807"), 0),
     min(def("index.interval.bytes", ConfigType::Int, "4096"), 0),
-    min(def("max.compaction.lag.ms", ConfigType::Long, "9223372036854775807"), 1),
+    min(
+        def(
+            "max.compaction.lag.ms",
+            ConfigType::Long,
+            "9223372036854775807",
+        ),
+        1,
+    ),
     min(def("max.message.bytes", ConfigType::Int, "1048588"), 0),
-    min(def("message.timestamp.after.max.ms", ConfigType::Long, "3600000"), 0),
-    min(def("message.timestamp.before.max.ms", ConfigType::Long, "9223372036854775807"), 0),
-    one_of(def("message.timestamp.type", ConfigType::String, "CreateTime"), &["CreateTime", "LogAppendTime"]),
+    min(
+        def(
+            "message.timestamp.after.max.ms",
+            ConfigType::Long,
+            "3600000",
+        ),
+        0,
+    ),
+    min(
+        def(
+            "message.timestamp.before.max.ms",
+            ConfigType::Long,
+            "9223372036854775807",
+        ),
+        0,
+    ),
+    one_of(
+        def("message.timestamp.type", ConfigType::String, "CreateTime"),
+        &["CreateTime", "LogAppendTime"],
+    ),
     def("min.cleanable.dirty.ratio", ConfigType::Double, "0.5"),
     min(def("min.compaction.lag.ms", ConfigType::Long, "0"), 0),
     min(def("min.insync.replicas", ConfigType::Int, "1"), 1),
@@ -90,7 +120,11 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     min(def("segment.index.bytes", ConfigType::Int, "10485760"), 4),
     min(def("segment.jitter.ms", ConfigType::Long, "0"), 0),
     min(def("segment.ms", ConfigType::Long, "604800000"), 1),
-    def("unclean.leader.election.enable", ConfigType::Boolean, "false"),
+    def(
+        "unclean.leader.election.enable",
+        ConfigType::Boolean,
+        "false",
+    ),
 ];
 
 /// The definition of a known topic config.
@@ -131,7 +165,10 @@ pub fn validate(name: &str, value: &str) -> Result<(), ConfigError> {
             }
         }
         ConfigType::Int | ConfigType::Long => {
-            let n: i64 = value.trim().parse().map_err(|_| invalid("expected an integer".into()))?;
+            let n: i64 = value
+                .trim()
+                .parse()
+                .map_err(|_| invalid("expected an integer".into()))?;
             if def.config_type == ConfigType::Int && i32::try_from(n).is_err() {
                 return Err(invalid("out of range for a 32-bit integer".into()));
             }
@@ -142,11 +179,17 @@ pub fn validate(name: &str, value: &str) -> Result<(), ConfigError> {
             }
         }
         ConfigType::Double => {
-            value.trim().parse::<f64>().map_err(|_| invalid("expected a number".into()))?;
+            value
+                .trim()
+                .parse::<f64>()
+                .map_err(|_| invalid("expected a number".into()))?;
         }
         ConfigType::String | ConfigType::List => {
             if !def.allowed.is_empty() && !def.allowed.contains(&value.trim()) {
-                return Err(invalid(format!("expected one of {}", def.allowed.join(", "))));
+                return Err(invalid(format!(
+                    "expected one of {}",
+                    def.allowed.join(", ")
+                )));
             }
         }
     }
@@ -161,7 +204,9 @@ pub struct TopicConfig {
 
 impl TopicConfig {
     /// A config with the given overrides, each validated.
-    pub fn with_overrides<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<TopicConfig, ConfigError> {
+    pub fn with_overrides<'a>(
+        entries: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<TopicConfig, ConfigError> {
         let mut config = TopicConfig::default();
         for (name, value) in entries {
             config.set(name, value)?;
@@ -172,7 +217,8 @@ impl TopicConfig {
     /// Set an override after validating it.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
         validate(name, value)?;
-        self.overrides.insert(name.to_string(), value.trim().to_string());
+        self.overrides
+            .insert(name.to_string(), value.trim().to_string());
         Ok(())
     }
 
@@ -247,17 +293,34 @@ mod tests {
         c.set("min.insync.replicas", "2").unwrap();
         assert_eq!(c.get("min.insync.replicas"), Some(("2", false)));
         assert_eq!(c.min_insync_replicas(), 2);
-        assert!(matches!(c.set("min.insync.replicas", "0"), Err(ConfigError::InvalidValue { .. })));
-        assert!(matches!(c.set("retention.ms", "soon"), Err(ConfigError::InvalidValue { .. })));
-        assert!(matches!(c.set("no.such.config", "1"), Err(ConfigError::Unknown(_))));
-        assert!(matches!(c.set("message.timestamp.type", "Wallclock"), Err(ConfigError::InvalidValue { .. })));
+        assert!(matches!(
+            c.set("min.insync.replicas", "0"),
+            Err(ConfigError::InvalidValue { .. })
+        ));
+        assert!(matches!(
+            c.set("retention.ms", "soon"),
+            Err(ConfigError::InvalidValue { .. })
+        ));
+        assert!(matches!(
+            c.set("no.such.config", "1"),
+            Err(ConfigError::Unknown(_))
+        ));
+        assert!(matches!(
+            c.set("message.timestamp.type", "Wallclock"),
+            Err(ConfigError::InvalidValue { .. })
+        ));
         c.set("message.timestamp.type", "LogAppendTime").unwrap();
         assert!(c.log_append_time());
         c.set("segment.bytes", "4096").unwrap();
         assert_eq!(c.log_config().segment_bytes, 4096);
         c.delete("segment.bytes").unwrap();
         assert_eq!(c.log_config().segment_bytes, 1 << 30);
-        assert!(TOPIC_CONFIGS.iter().all(|d| validate(d.name, d.default).is_ok()), "defaults are valid");
+        assert!(
+            TOPIC_CONFIGS
+                .iter()
+                .all(|d| validate(d.name, d.default).is_ok()),
+            "defaults are valid"
+        );
     }
 }
 
@@ -308,7 +371,12 @@ impl AlterOp {
 
 impl TopicConfig {
     /// Apply one IncrementalAlterConfigs operation.
-    pub fn apply(&mut self, name: &str, op: AlterOp, value: Option<&str>) -> Result<(), ConfigError> {
+    pub fn apply(
+        &mut self,
+        name: &str,
+        op: AlterOp,
+        value: Option<&str>,
+    ) -> Result<(), ConfigError> {
         let def = topic_config_def(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
         let invalid = |reason: &str| ConfigError::InvalidValue {
             name: name.to_string(),
@@ -322,9 +390,21 @@ impl TopicConfig {
                 if def.config_type != ConfigType::List {
                     return Err(invalid("APPEND and SUBTRACT apply only to list configs"));
                 }
-                let current = self.get(name).map(|(v, _)| v.to_string()).unwrap_or_default();
-                let mut items: Vec<String> = current.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
-                for item in value.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                let current = self
+                    .get(name)
+                    .map(|(v, _)| v.to_string())
+                    .unwrap_or_default();
+                let mut items: Vec<String> = current
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                for item in value
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                {
                     if op == AlterOp::Append {
                         if !items.iter().any(|i| i == item) {
                             items.push(item.to_string());
@@ -340,15 +420,46 @@ impl TopicConfig {
 }
 
 /// The broker configs DescribeConfigs reports for a broker resource, with their types.
-pub fn broker_configs(broker_id: i32, settings: &crate::broker::BrokerSettings, defaults: &crate::controller::ControllerDefaults) -> Vec<(&'static str, String, ConfigType)> {
+pub fn broker_configs(
+    broker_id: i32,
+    settings: &crate::broker::BrokerSettings,
+    defaults: &crate::controller::ControllerDefaults,
+) -> Vec<(&'static str, String, ConfigType)> {
     vec![
         ("node.id", broker_id.to_string(), ConfigType::Int),
         ("broker.id", broker_id.to_string(), ConfigType::Int),
-        ("auto.create.topics.enable", settings.auto_create_topics.to_string(), ConfigType::Boolean),
-        ("num.partitions", defaults.partitions.to_string(), ConfigType::Int),
-        ("default.replication.factor", defaults.replication_factor.to_string(), ConfigType::Int),
-        ("message.max.bytes", settings.message_max_bytes.to_string(), ConfigType::Int),
-        ("socket.request.max.bytes", settings.max_frame_size.to_string(), ConfigType::Int),
-        ("log.dirs", settings.data_dir.as_ref().map_or_else(|| "(in memory)".to_string(), |d| d.display().to_string()), ConfigType::String),
+        (
+            "auto.create.topics.enable",
+            settings.auto_create_topics.to_string(),
+            ConfigType::Boolean,
+        ),
+        (
+            "num.partitions",
+            defaults.partitions.to_string(),
+            ConfigType::Int,
+        ),
+        (
+            "default.replication.factor",
+            defaults.replication_factor.to_string(),
+            ConfigType::Int,
+        ),
+        (
+            "message.max.bytes",
+            settings.message_max_bytes.to_string(),
+            ConfigType::Int,
+        ),
+        (
+            "socket.request.max.bytes",
+            settings.max_frame_size.to_string(),
+            ConfigType::Int,
+        ),
+        (
+            "log.dirs",
+            settings
+                .data_dir
+                .as_ref()
+                .map_or_else(|| "(in memory)".to_string(), |d| d.display().to_string()),
+            ConfigType::String,
+        ),
     ]
 }

@@ -12,7 +12,9 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::config::TopicConfig;
-use crate::metadata::{BrokerRegistration, MetadataImage, PartitionMetadata, TopicMetadata, assign_replicas};
+use crate::metadata::{
+    BrokerRegistration, MetadataImage, PartitionMetadata, TopicMetadata, assign_replicas,
+};
 
 /// A refused controller operation: the Kafka error code and a message for the client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,7 +63,12 @@ pub struct ControllerDefaults {
 
 /// Validate a topic name as Kafka does: 1-249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
 pub fn validate_topic_name(name: &str) -> Result<(), ControllerError> {
-    let invalid = |why: &str| ControllerError::new(ErrorCode::InvalidTopicException, format!("topic name '{name}' is invalid: {why}"));
+    let invalid = |why: &str| {
+        ControllerError::new(
+            ErrorCode::InvalidTopicException,
+            format!("topic name '{name}' is invalid: {why}"),
+        )
+    };
     if name.is_empty() {
         return Err(invalid("it is empty"));
     }
@@ -71,8 +78,13 @@ pub fn validate_topic_name(name: &str) -> Result<(), ControllerError> {
     if name.len() > 249 {
         return Err(invalid("it is longer than 249 characters"));
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-') {
-        return Err(invalid("only ASCII alphanumerics, '.', '_' and '-' are allowed"));
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
+        return Err(invalid(
+            "only ASCII alphanumerics, '.', '_' and '-' are allowed",
+        ));
     }
     Ok(())
 }
@@ -87,7 +99,11 @@ pub struct Controller {
 
 impl Controller {
     /// A controller for a cluster of the given brokers, with no topics yet.
-    pub fn new(cluster_id: String, brokers: Vec<BrokerRegistration>, defaults: ControllerDefaults) -> Controller {
+    pub fn new(
+        cluster_id: String,
+        brokers: Vec<BrokerRegistration>,
+        defaults: ControllerDefaults,
+    ) -> Controller {
         let controller_id = brokers.iter().map(|b| b.id).min().unwrap_or(-1);
         let image = MetadataImage {
             version: 1,
@@ -120,7 +136,10 @@ impl Controller {
     }
 
     /// Apply `change` to a copy of the image and publish it if the change succeeds.
-    fn update<T>(&self, change: impl FnOnce(&mut MetadataImage) -> Result<T, ControllerError>) -> Result<T, ControllerError> {
+    fn update<T>(
+        &self,
+        change: impl FnOnce(&mut MetadataImage) -> Result<T, ControllerError>,
+    ) -> Result<T, ControllerError> {
         let mut image = self.image.lock().expect("controller lock");
         let mut next = image.clone();
         let out = change(&mut next)?;
@@ -141,7 +160,11 @@ impl Controller {
     }
 
     /// Create a topic (or only validate it). Returns the topic as it would be created.
-    pub fn create_topic(&self, new: &NewTopic, validate_only: bool) -> Result<Arc<TopicMetadata>, ControllerError> {
+    pub fn create_topic(
+        &self,
+        new: &NewTopic,
+        validate_only: bool,
+    ) -> Result<Arc<TopicMetadata>, ControllerError> {
         validate_topic_name(&new.name)?;
         let mut config = TopicConfig::default();
         for (k, v) in self.defaults.topic_configs.iter().chain(&new.configs) {
@@ -163,19 +186,30 @@ impl Controller {
                     assignment.clone()
                 }
                 None => {
-                    let partitions = if new.partitions == -1 { defaults.partitions } else { new.partitions };
+                    let partitions = if new.partitions == -1 {
+                        defaults.partitions
+                    } else {
+                        new.partitions
+                    };
                     if partitions <= 0 {
                         return Err(ControllerError::new(
                             ErrorCode::InvalidPartitions,
                             format!("number of partitions must be larger than 0, got {partitions}"),
                         ));
                     }
-                    let rf = if new.replication_factor == -1 { defaults.replication_factor } else { new.replication_factor };
+                    let rf = if new.replication_factor == -1 {
+                        defaults.replication_factor
+                    } else {
+                        new.replication_factor
+                    };
                     let brokers: Vec<i32> = image.alive_brokers().map(|b| b.id).collect();
                     if rf <= 0 || rf as usize > brokers.len() {
                         return Err(ControllerError::new(
                             ErrorCode::InvalidReplicationFactor,
-                            format!("replication factor {rf} must be between 1 and the {} available brokers", brokers.len()),
+                            format!(
+                                "replication factor {rf} must be between 1 and the {} available brokers",
+                                brokers.len()
+                            ),
                         ));
                     }
                     let start = image.topics.len();
@@ -204,10 +238,12 @@ impl Controller {
     /// Delete a topic.
     pub fn delete_topic(&self, name: &str) -> Result<Arc<TopicMetadata>, ControllerError> {
         self.update(|image| {
-            image
-                .topics
-                .remove(name)
-                .ok_or_else(|| ControllerError::new(ErrorCode::UnknownTopicOrPartition, format!("topic '{name}' does not exist")))
+            image.topics.remove(name).ok_or_else(|| {
+                ControllerError::new(
+                    ErrorCode::UnknownTopicOrPartition,
+                    format!("topic '{name}' does not exist"),
+                )
+            })
         })
     }
 
@@ -272,10 +308,12 @@ impl Controller {
     /// Replace a topic's config (AlterConfigs semantics: the given set becomes the overrides).
     pub fn set_topic_config(&self, name: &str, config: TopicConfig) -> Result<(), ControllerError> {
         self.update(|image| {
-            let topic = image
-                .topics
-                .get(name)
-                .ok_or_else(|| ControllerError::new(ErrorCode::UnknownTopicOrPartition, format!("topic '{name}' does not exist")))?;
+            let topic = image.topics.get(name).ok_or_else(|| {
+                ControllerError::new(
+                    ErrorCode::UnknownTopicOrPartition,
+                    format!("topic '{name}' does not exist"),
+                )
+            })?;
             let mut topic = (**topic).clone();
             topic.config = config;
             image.topics.insert(name.to_string(), Arc::new(topic));
@@ -292,15 +330,19 @@ impl Controller {
         change: impl FnOnce(&mut PartitionMetadata) -> Result<(), ControllerError>,
     ) -> Result<PartitionMetadata, ControllerError> {
         self.update(|image| {
-            let t = image
-                .topics
-                .get(topic)
-                .ok_or_else(|| ControllerError::new(ErrorCode::UnknownTopicOrPartition, format!("topic '{topic}' does not exist")))?;
+            let t = image.topics.get(topic).ok_or_else(|| {
+                ControllerError::new(
+                    ErrorCode::UnknownTopicOrPartition,
+                    format!("topic '{topic}' does not exist"),
+                )
+            })?;
             let mut t = (**t).clone();
-            let p = t
-                .partitions
-                .get_mut(partition as usize)
-                .ok_or_else(|| ControllerError::new(ErrorCode::UnknownTopicOrPartition, format!("{topic}-{partition} does not exist")))?;
+            let p = t.partitions.get_mut(partition as usize).ok_or_else(|| {
+                ControllerError::new(
+                    ErrorCode::UnknownTopicOrPartition,
+                    format!("{topic}-{partition} does not exist"),
+                )
+            })?;
             let before = p.clone();
             change(p)?;
             if p.leader != before.leader {
@@ -332,7 +374,11 @@ fn new_partition(image: &MetadataImage, partition: i32, replicas: Vec<i32>) -> P
     }
 }
 
-fn validate_assignment(image: &MetadataImage, assignment: &[Vec<i32>], rf: Option<usize>) -> Result<(), ControllerError> {
+fn validate_assignment(
+    image: &MetadataImage,
+    assignment: &[Vec<i32>],
+    rf: Option<usize>,
+) -> Result<(), ControllerError> {
     let invalid = |m: String| ControllerError::new(ErrorCode::InvalidReplicaAssignment, m);
     if assignment.is_empty() {
         return Err(invalid("the replica assignment is empty".into()));
@@ -340,16 +386,23 @@ fn validate_assignment(image: &MetadataImage, assignment: &[Vec<i32>], rf: Optio
     let rf = rf.unwrap_or(assignment[0].len());
     for (p, replicas) in assignment.iter().enumerate() {
         if replicas.is_empty() || replicas.len() != rf {
-            return Err(invalid(format!("partition {p} has {} replicas, expected {rf}", replicas.len())));
+            return Err(invalid(format!(
+                "partition {p} has {} replicas, expected {rf}",
+                replicas.len()
+            )));
         }
         let mut seen = replicas.clone();
         seen.sort_unstable();
         seen.dedup();
         if seen.len() != replicas.len() {
-            return Err(invalid(format!("partition {p} lists a broker twice: {replicas:?}")));
+            return Err(invalid(format!(
+                "partition {p} lists a broker twice: {replicas:?}"
+            )));
         }
         if let Some(unknown) = replicas.iter().find(|id| !image.brokers.contains_key(id)) {
-            return Err(invalid(format!("partition {p} names unknown broker {unknown}")));
+            return Err(invalid(format!(
+                "partition {p} names unknown broker {unknown}"
+            )));
         }
     }
     Ok(())
@@ -395,14 +448,35 @@ mod tests {
         let mut rx = c.subscribe();
         let t = c.create_topic(&topic("orders", 6, 3), false).unwrap();
         assert_eq!(t.partitions.len(), 6);
-        assert!(t.partitions.iter().all(|p| p.isr.len() == 3 && p.leader == p.replicas[0]));
+        assert!(
+            t.partitions
+                .iter()
+                .all(|p| p.isr.len() == 3 && p.leader == p.replicas[0])
+        );
         assert!(rx.has_changed().unwrap());
         assert!(rx.borrow_and_update().topic("orders").is_some());
-        assert_eq!(c.create_topic(&topic("orders", 1, 1), false).unwrap_err().code, ErrorCode::TopicAlreadyExists);
-        assert_eq!(c.create_topic(&topic("big", 1, 4), false).unwrap_err().code, ErrorCode::InvalidReplicationFactor);
-        assert_eq!(c.create_topic(&topic("none", 0, 1), false).unwrap_err().code, ErrorCode::InvalidPartitions);
+        assert_eq!(
+            c.create_topic(&topic("orders", 1, 1), false)
+                .unwrap_err()
+                .code,
+            ErrorCode::TopicAlreadyExists
+        );
+        assert_eq!(
+            c.create_topic(&topic("big", 1, 4), false).unwrap_err().code,
+            ErrorCode::InvalidReplicationFactor
+        );
+        assert_eq!(
+            c.create_topic(&topic("none", 0, 1), false)
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidPartitions
+        );
         for bad in ["", ".", "..", "a b", "ü", &"x".repeat(250)] {
-            assert_eq!(c.create_topic(&topic(bad, 1, 1), false).unwrap_err().code, ErrorCode::InvalidTopicException, "{bad:?}");
+            assert_eq!(
+                c.create_topic(&topic(bad, 1, 1), false).unwrap_err().code,
+                ErrorCode::InvalidTopicException,
+                "{bad:?}"
+            );
         }
         assert!(validate_topic_name(&"x".repeat(249)).is_ok());
         // Validate-only changes nothing.
@@ -415,26 +489,48 @@ mod tests {
         assert_eq!((d.partitions.len(), d.partitions[0].replicas.len()), (1, 1));
         let mut bad_config = topic("cfg", 1, 1);
         bad_config.configs = vec![("retention.ms".into(), "never".into())];
-        assert_eq!(c.create_topic(&bad_config, false).unwrap_err().code, ErrorCode::InvalidConfig);
+        assert_eq!(
+            c.create_topic(&bad_config, false).unwrap_err().code,
+            ErrorCode::InvalidConfig
+        );
     }
 
     #[test]
     fn partitions_grow_never_shrink() {
         let c = controller(3);
         c.create_topic(&topic("t", 2, 2), false).unwrap();
-        assert_eq!(c.create_partitions("t", 2, None, false).unwrap_err().code, ErrorCode::InvalidPartitions);
-        assert_eq!(c.create_partitions("t", 1, None, false).unwrap_err().code, ErrorCode::InvalidPartitions);
+        assert_eq!(
+            c.create_partitions("t", 2, None, false).unwrap_err().code,
+            ErrorCode::InvalidPartitions
+        );
+        assert_eq!(
+            c.create_partitions("t", 1, None, false).unwrap_err().code,
+            ErrorCode::InvalidPartitions
+        );
         c.create_partitions("t", 5, None, false).unwrap();
         let t = c.image().topic("t").unwrap().clone();
         assert_eq!(t.partitions.len(), 5);
-        assert!(t.partitions.iter().enumerate().all(|(i, p)| p.partition == i as i32 && p.replicas.len() == 2));
+        assert!(
+            t.partitions
+                .iter()
+                .enumerate()
+                .all(|(i, p)| p.partition == i as i32 && p.replicas.len() == 2)
+        );
         assert_eq!(
-            c.create_partitions("t", 6, Some(vec![vec![1, 1]]), false).unwrap_err().code,
+            c.create_partitions("t", 6, Some(vec![vec![1, 1]]), false)
+                .unwrap_err()
+                .code,
             ErrorCode::InvalidReplicaAssignment
         );
-        c.create_partitions("t", 6, Some(vec![vec![3, 1]]), false).unwrap();
+        c.create_partitions("t", 6, Some(vec![vec![3, 1]]), false)
+            .unwrap();
         assert_eq!(c.image().partition("t", 5).unwrap().replicas, vec![3, 1]);
-        assert_eq!(c.create_partitions("nope", 3, None, false).unwrap_err().code, ErrorCode::UnknownTopicOrPartition);
+        assert_eq!(
+            c.create_partitions("nope", 3, None, false)
+                .unwrap_err()
+                .code,
+            ErrorCode::UnknownTopicOrPartition
+        );
     }
 
     #[test]
@@ -459,6 +555,9 @@ mod tests {
         assert_eq!(isr_only.leader_epoch, after.leader_epoch);
         assert_eq!(isr_only.partition_epoch, after.partition_epoch + 1);
         assert!(c.delete_topic("t").is_ok());
-        assert_eq!(c.delete_topic("t").unwrap_err().code, ErrorCode::UnknownTopicOrPartition);
+        assert_eq!(
+            c.delete_topic("t").unwrap_err().code,
+            ErrorCode::UnknownTopicOrPartition
+        );
     }
 }

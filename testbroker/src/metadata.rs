@@ -105,7 +105,12 @@ impl MetadataImage {
 /// Kafka's rack-unaware replica assignment: partition `p`'s first replica is broker
 /// `(start + p) % n`, the others follow at a shift that changes every `n` partitions, so replicas
 /// and leaders spread evenly.
-pub fn assign_replicas(brokers: &[i32], partitions: std::ops::Range<i32>, replication_factor: usize, start: usize) -> Vec<Vec<i32>> {
+pub fn assign_replicas(
+    brokers: &[i32],
+    partitions: std::ops::Range<i32>,
+    replication_factor: usize,
+    start: usize,
+) -> Vec<Vec<i32>> {
     let n = brokers.len();
     let mut out = Vec::new();
     if n == 0 {

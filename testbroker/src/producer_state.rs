@@ -60,7 +60,13 @@ impl ProducerStateTable {
     /// epoch must start at sequence 0; otherwise the batch must follow the last sequence
     /// exactly, else OUT_OF_ORDER_SEQUENCE_NUMBER. A producer the partition has no state for
     /// may start at any sequence (its state may have been removed by retention).
-    pub fn check(&self, producer_id: i64, epoch: i16, first_seq: i32, last_seq: i32) -> Result<SequenceCheck, ErrorCode> {
+    pub fn check(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        first_seq: i32,
+        last_seq: i32,
+    ) -> Result<SequenceCheck, ErrorCode> {
         let Some(entry) = self.producers.get(&producer_id) else {
             return Ok(SequenceCheck::Append);
         };
@@ -82,7 +88,9 @@ impl ProducerStateTable {
             return Ok(SequenceCheck::Duplicate(*dup));
         }
         match entry.batches.back() {
-            Some(last) if !in_sequence(last.last_seq, first_seq) => Err(ErrorCode::OutOfOrderSequenceNumber),
+            Some(last) if !in_sequence(last.last_seq, first_seq) => {
+                Err(ErrorCode::OutOfOrderSequenceNumber)
+            }
             _ => Ok(SequenceCheck::Append),
         }
     }
@@ -102,7 +110,9 @@ impl ProducerStateTable {
 
     /// Rebuild the table from the batches of a log (after a load or a truncation), as Kafka
     /// rebuilds its producer state from the log's tail.
-    pub fn rebuild(headers: impl Iterator<Item = kafkit::record::BatchHeader>) -> ProducerStateTable {
+    pub fn rebuild(
+        headers: impl Iterator<Item = kafkit::record::BatchHeader>,
+    ) -> ProducerStateTable {
         let mut table = ProducerStateTable::default();
         for h in headers {
             if h.producer_id >= 0 && h.base_sequence >= 0 {
@@ -157,12 +167,24 @@ mod tests {
         assert_eq!(t.check(7, 0, 10, 14), Ok(SequenceCheck::Append));
         t.record(7, 0, meta(10, 5, 110));
         // A retry of either batch is a duplicate answered with its original offsets.
-        assert_eq!(t.check(7, 0, 0, 9), Ok(SequenceCheck::Duplicate(meta(0, 10, 100))));
-        assert_eq!(t.check(7, 0, 10, 14), Ok(SequenceCheck::Duplicate(meta(10, 5, 110))));
+        assert_eq!(
+            t.check(7, 0, 0, 9),
+            Ok(SequenceCheck::Duplicate(meta(0, 10, 100)))
+        );
+        assert_eq!(
+            t.check(7, 0, 10, 14),
+            Ok(SequenceCheck::Duplicate(meta(10, 5, 110)))
+        );
         // A gap is real loss.
-        assert_eq!(t.check(7, 0, 16, 20), Err(ErrorCode::OutOfOrderSequenceNumber));
+        assert_eq!(
+            t.check(7, 0, 16, 20),
+            Err(ErrorCode::OutOfOrderSequenceNumber)
+        );
         // Old epoch fenced, new epoch must restart at 0.
-        assert_eq!(t.check(7, 1, 15, 15), Err(ErrorCode::OutOfOrderSequenceNumber));
+        assert_eq!(
+            t.check(7, 1, 15, 15),
+            Err(ErrorCode::OutOfOrderSequenceNumber)
+        );
         assert_eq!(t.check(7, 1, 0, 0), Ok(SequenceCheck::Append));
         t.record(7, 1, meta(0, 1, 200));
         assert_eq!(t.check(7, 0, 15, 15), Err(ErrorCode::InvalidProducerEpoch));
@@ -177,9 +199,20 @@ mod tests {
         for i in 0..7 {
             t.record(1, 0, meta(i * 2, 2, i64::from(i) * 2));
         }
-        assert!(matches!(t.check(1, 0, 4, 5), Ok(SequenceCheck::Duplicate(_))));
-        assert_eq!(t.check(1, 0, 2, 3), Err(ErrorCode::OutOfOrderSequenceNumber), "evicted, and not next");
+        assert!(matches!(
+            t.check(1, 0, 4, 5),
+            Ok(SequenceCheck::Duplicate(_))
+        ));
+        assert_eq!(
+            t.check(1, 0, 2, 3),
+            Err(ErrorCode::OutOfOrderSequenceNumber),
+            "evicted, and not next"
+        );
         t.record(1, 0, meta(i32::MAX - 1, 2, 500));
-        assert_eq!(t.check(1, 0, 0, 3), Ok(SequenceCheck::Append), "sequence wraps after i32::MAX");
+        assert_eq!(
+            t.check(1, 0, 0, 3),
+            Ok(SequenceCheck::Append),
+            "sequence wraps after i32::MAX"
+        );
     }
 }

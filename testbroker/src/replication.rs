@@ -58,7 +58,13 @@ impl LeaderProgress {
     /// Records its log end offset and when it was last caught up, as Kafka's
     /// `Replica.updateFetchState`: caught up now if it reached the leader's end; caught up as of
     /// its previous fetch if it reached where the leader's log ended then.
-    pub fn on_follower_fetch(&mut self, follower: i32, fetch_offset: i64, leader_leo: i64, now_ms: i64) {
+    pub fn on_follower_fetch(
+        &mut self,
+        follower: i32,
+        fetch_offset: i64,
+        leader_leo: i64,
+        now_ms: i64,
+    ) {
         let previous_leader_leo = self.last_fetch_leader_leo.get(&follower).copied();
         let progress = self.followers.entry(follower).or_insert(FollowerProgress {
             log_end_offset: -1,
@@ -77,7 +83,13 @@ impl LeaderProgress {
 
     /// The high watermark: the smallest log end offset over the ISR (the leader included).
     /// Never below `current` (it only moves forward while this leader leads).
-    pub fn high_watermark(&self, leader_id: i32, leader_leo: i64, isr: &[i32], current: i64) -> i64 {
+    pub fn high_watermark(
+        &self,
+        leader_id: i32,
+        leader_leo: i64,
+        isr: &[i32],
+        current: i64,
+    ) -> i64 {
         let min = isr
             .iter()
             .map(|&id| {
@@ -107,11 +119,18 @@ impl LeaderProgress {
 
     /// Followers outside the ISR that may rejoin: caught up to the high watermark and past the
     /// start of the leader's current epoch (Kafka's `isFollowerInSync`).
-    pub fn ready_to_join(&self, isr: &[i32], high_watermark: i64, leader_epoch_start_offset: i64) -> Vec<i32> {
+    pub fn ready_to_join(
+        &self,
+        isr: &[i32],
+        high_watermark: i64,
+        leader_epoch_start_offset: i64,
+    ) -> Vec<i32> {
         self.followers
             .iter()
             .filter(|(id, _)| !isr.contains(id))
-            .filter(|(_, p)| p.log_end_offset >= high_watermark && p.log_end_offset >= leader_epoch_start_offset)
+            .filter(|(_, p)| {
+                p.log_end_offset >= high_watermark && p.log_end_offset >= leader_epoch_start_offset
+            })
             .map(|(&id, _)| id)
             .collect()
     }
@@ -158,11 +177,15 @@ pub fn truncation_point(
     if follower_epoch == UNDEFINED_EPOCH {
         // The follower has nothing at or below that epoch: everything it has diverged.
         return TruncationDecision {
-            truncate_to: leader_end_offset.min(follower_end_offset.max(0)).min(follower_log_end_offset),
+            truncate_to: leader_end_offset
+                .min(follower_end_offset.max(0))
+                .min(follower_log_end_offset),
             completed: true,
         };
     }
-    let truncate_to = leader_end_offset.min(follower_end_offset).min(follower_log_end_offset);
+    let truncate_to = leader_end_offset
+        .min(follower_end_offset)
+        .min(follower_log_end_offset);
     TruncationDecision {
         truncate_to,
         completed: follower_epoch == leader_epoch,
@@ -177,7 +200,11 @@ mod tests {
     #[test]
     fn high_watermark_is_the_isr_minimum_and_never_moves_back() {
         let mut p = LeaderProgress::new([2, 3], 0);
-        assert_eq!(p.high_watermark(1, 10, &[1, 2, 3], 0), 0, "followers unknown yet");
+        assert_eq!(
+            p.high_watermark(1, 10, &[1, 2, 3], 0),
+            0,
+            "followers unknown yet"
+        );
         p.on_follower_fetch(2, 10, 10, 5);
         p.on_follower_fetch(3, 7, 10, 5);
         assert_eq!(p.high_watermark(1, 10, &[1, 2, 3], 0), 7);
@@ -224,7 +251,13 @@ mod tests {
         let follower = cache(&[(0, 0)]);
         let (le, lo) = leader.end_offset_for(0, 2);
         let d = truncation_point(le, lo, follower.end_offset_for(le, 2), 2, 1);
-        assert_eq!(d, TruncationDecision { truncate_to: 2, completed: true });
+        assert_eq!(
+            d,
+            TruncationDecision {
+                truncate_to: 2,
+                completed: true
+            }
+        );
     }
 
     /// KIP-101 scenario 2: logs diverged after two failovers; the follower truncates to where
@@ -238,7 +271,13 @@ mod tests {
         let (le, lo) = leader.end_offset_for(1, 2);
         assert_eq!((le, lo), (0, 1));
         let d = truncation_point(le, lo, follower.end_offset_for(le, 2), 2, 0);
-        assert_eq!(d, TruncationDecision { truncate_to: 1, completed: true });
+        assert_eq!(
+            d,
+            TruncationDecision {
+                truncate_to: 1,
+                completed: true
+            }
+        );
     }
 
     /// KIP-279: a fast double failover leaves the follower with an epoch the leader never saw,
@@ -253,18 +292,42 @@ mod tests {
         let (le, lo) = leader.end_offset_for(3, 12);
         assert_eq!((le, lo), (2, 9));
         // The follower does not have epoch 2: its floor is 1 (ending at 7). Not done.
-        let d = truncation_point(le, lo, follower.end_offset_for(le, follower_leo), follower_leo, 0);
-        assert_eq!(d, TruncationDecision { truncate_to: 7, completed: false });
+        let d = truncation_point(
+            le,
+            lo,
+            follower.end_offset_for(le, follower_leo),
+            follower_leo,
+            0,
+        );
+        assert_eq!(
+            d,
+            TruncationDecision {
+                truncate_to: 7,
+                completed: false
+            }
+        );
         // Round 2: ask for the follower's floor epoch 1: the leader's floor is 0, ending at 5.
         let (le, lo) = leader.end_offset_for(follower.floor_epoch(le).unwrap(), 12);
         assert_eq!((le, lo), (0, 5));
         let d = truncation_point(le, lo, follower.end_offset_for(le, 7), 7, 0);
-        assert_eq!(d, TruncationDecision { truncate_to: 5, completed: true });
+        assert_eq!(
+            d,
+            TruncationDecision {
+                truncate_to: 5,
+                completed: true
+            }
+        );
     }
 
     #[test]
     fn unknown_epoch_falls_back_to_high_watermark() {
         let d = truncation_point(UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET, (0, 10), 10, 4);
-        assert_eq!(d, TruncationDecision { truncate_to: 4, completed: true });
+        assert_eq!(
+            d,
+            TruncationDecision {
+                truncate_to: 4,
+                completed: true
+            }
+        );
     }
 }

@@ -10,3 +10,5 @@ pub mod frame;
 pub mod versions;
 
 pub use error::ErrorCode;
+pub use frame::ProtocolError;
+pub use versions::{ApiVersionTable, NegotiatedVersions, VersionError};

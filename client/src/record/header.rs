@@ -55,9 +55,12 @@ impl BatchHeader {
             .get(..61)
             .and_then(|h| h.try_into().ok())
             .ok_or(RecordError::Truncated)?;
-        let i64_at = |at: usize| i64::from_be_bytes(header[at..at + 8].try_into().expect("8 bytes"));
-        let i32_at = |at: usize| i32::from_be_bytes(header[at..at + 4].try_into().expect("4 bytes"));
-        let i16_at = |at: usize| i16::from_be_bytes(header[at..at + 2].try_into().expect("2 bytes"));
+        let i64_at =
+            |at: usize| i64::from_be_bytes(header[at..at + 8].try_into().expect("8 bytes"));
+        let i32_at =
+            |at: usize| i32::from_be_bytes(header[at..at + 4].try_into().expect("4 bytes"));
+        let i16_at =
+            |at: usize| i16::from_be_bytes(header[at..at + 2].try_into().expect("2 bytes"));
         let magic = header[16] as i8;
         if magic != 2 {
             return Err(RecordError::InvalidMagic(magic));

@@ -69,6 +69,7 @@
 mod broker;
 mod builder;
 mod compression;
+mod header;
 mod reader;
 mod varint;
 
@@ -77,6 +78,7 @@ use std::str::FromStr;
 
 pub use broker::{assign_offsets, set_producer_state};
 pub use builder::{BatchBuilder, BatchOptions};
+pub use header::BatchHeader;
 pub use reader::{
     BatchIter, DEFAULT_MAX_DECOMPRESSED_SIZE, Record, RecordBatch, RecordHeader, RecordHeaderIter,
     RecordHeaderViews, RecordHeaders, RecordView, RecordViews, Records,

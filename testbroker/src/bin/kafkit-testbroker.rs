@@ -44,11 +44,15 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         match arg.as_str() {
             "--brokers" => {
                 let v = value("--brokers")?;
-                out.brokers = v.parse().map_err(|_| format!("--brokers: '{v}' is not a number"))?;
+                out.brokers = v
+                    .parse()
+                    .map_err(|_| format!("--brokers: '{v}' is not a number"))?;
             }
             "--port" => {
                 let v = value("--port")?;
-                out.port = v.parse().map_err(|_| format!("--port: '{v}' is not a port"))?;
+                out.port = v
+                    .parse()
+                    .map_err(|_| format!("--port: '{v}' is not a port"))?;
             }
             "--data-dir" => out.data_dir = Some(value("--data-dir")?),
             "--topic" => {
@@ -88,7 +92,11 @@ async fn main() -> ExitCode {
                 eprintln!("kafkit-testbroker: {e}\n");
             }
             eprintln!("{USAGE}");
-            return if e.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) };
+            return if e.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            };
         }
     };
     let mut builder = Cluster::builder()

@@ -21,7 +21,11 @@ use crate::handlers::{self, Reply};
 /// Requests a connection may have in flight before the broker stops reading from it.
 const MAX_IN_FLIGHT_PER_CONNECTION: usize = 128;
 
-pub(super) async fn accept_loop(listener: TcpListener, broker: Arc<BrokerState>, mut stop: watch::Receiver<bool>) {
+pub(super) async fn accept_loop(
+    listener: TcpListener,
+    broker: Arc<BrokerState>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -42,7 +46,6 @@ pub(super) async fn accept_loop(listener: TcpListener, broker: Arc<BrokerState>,
     }
     connections.shutdown().await;
 }
-
 
 async fn serve(stream: TcpStream, broker: Arc<BrokerState>, mut stop: watch::Receiver<bool>) {
     let peer = stream.peer_addr().ok();

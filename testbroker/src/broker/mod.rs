@@ -82,7 +82,13 @@ impl ClusterShared {
     /// Wait until every running broker has applied metadata `version` (or stopped), up to
     /// `timeout`. Returns whether they all did.
     pub async fn wait_for_propagation(&self, version: u64, timeout: Duration) -> bool {
-        let receivers: Vec<watch::Receiver<u64>> = self.applied.lock().expect("applied lock").values().cloned().collect();
+        let receivers: Vec<watch::Receiver<u64>> = self
+            .applied
+            .lock()
+            .expect("applied lock")
+            .values()
+            .cloned()
+            .collect();
         let all = async move {
             for mut rx in receivers {
                 // A stopped broker's sender is gone: nothing to wait for.
@@ -130,12 +136,21 @@ impl BrokerState {
     /// The replica of `topic`-`partition` hosted here, if any.
     pub fn replica(&self, topic: &str, partition: i32) -> Option<Arc<Replica>> {
         let key = TopicPartition::new(topic, partition);
-        self.replicas.lock().expect("replicas lock").get(&key).cloned()
+        self.replicas
+            .lock()
+            .expect("replicas lock")
+            .get(&key)
+            .cloned()
     }
 
     /// Every replica hosted here.
     pub fn replicas(&self) -> Vec<Arc<Replica>> {
-        self.replicas.lock().expect("replicas lock").values().cloned().collect()
+        self.replicas
+            .lock()
+            .expect("replicas lock")
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Advance what a leader append makes visible. Until follower replication lands, the
@@ -163,7 +178,9 @@ impl BrokerState {
         for replica in self.replicas() {
             match replica.lock().log.apply_retention(now) {
                 Ok(n) => deleted += n,
-                Err(e) => tracing::warn!(broker = self.id, tp = %replica.tp, error = %e, "retention failed"),
+                Err(e) => {
+                    tracing::warn!(broker = self.id, tp = %replica.tp, error = %e, "retention failed")
+                }
             }
         }
         if deleted > 0 {
@@ -239,7 +256,11 @@ impl BrokerState {
                     }
                 }
             }
-            let gone: Vec<TopicPartition> = replicas.keys().filter(|tp| !hosted.contains(*tp)).cloned().collect();
+            let gone: Vec<TopicPartition> = replicas
+                .keys()
+                .filter(|tp| !hosted.contains(*tp))
+                .cloned()
+                .collect();
             for tp in gone {
                 replicas.remove(&tp);
                 if let Some(dir) = self.partition_dir(&tp) {
@@ -265,7 +286,11 @@ pub struct Broker {
 
 impl Broker {
     /// Start a broker on an already bound listener.
-    pub fn start(id: i32, listener: TcpListener, cluster: Arc<ClusterShared>) -> std::io::Result<Broker> {
+    pub fn start(
+        id: i32,
+        listener: TcpListener,
+        cluster: Arc<ClusterShared>,
+    ) -> std::io::Result<Broker> {
         let addr = listener.local_addr()?;
         let state = Arc::new(BrokerState::new(id, cluster));
         state

@@ -69,6 +69,8 @@ impl Replica {
 
     /// Lock the replica's state. Never hold the guard across an `.await`.
     pub fn lock(&self) -> MutexGuard<'_, ReplicaState> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

@@ -10,7 +10,10 @@ use super::RequestContext;
 use crate::config::{TopicConfig, resource_type};
 
 /// Handle an AlterConfigs request.
-pub(crate) async fn handle(ctx: &RequestContext, request: AlterConfigsRequest) -> AlterConfigsResponse {
+pub(crate) async fn handle(
+    ctx: &RequestContext,
+    request: AlterConfigsRequest,
+) -> AlterConfigsResponse {
     let controller = &ctx.broker.cluster.controller;
     let responses = request
         .resources
@@ -20,7 +23,10 @@ pub(crate) async fn handle(ctx: &RequestContext, request: AlterConfigsRequest) -
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
             let outcome = if resource.resource_type != resource_type::TOPIC {
-                Err((ErrorCode::InvalidRequest, "only topic configs can be altered on the test broker".to_string()))
+                Err((
+                    ErrorCode::InvalidRequest,
+                    "only topic configs can be altered on the test broker".to_string(),
+                ))
             } else {
                 let topic = resource.resource_name.to_string();
                 let entries = resource
@@ -29,11 +35,14 @@ pub(crate) async fn handle(ctx: &RequestContext, request: AlterConfigsRequest) -
                     .filter_map(|c| c.value.as_ref().map(|v| (c.name.as_str(), v.as_str())));
                 match TopicConfig::with_overrides(entries) {
                     Err(e) => Err((ErrorCode::InvalidConfig, e.to_string())),
-                    Ok(_) if controller.image().topic(&topic).is_none() => {
-                        Err((ErrorCode::UnknownTopicOrPartition, format!("topic '{topic}' does not exist")))
-                    }
+                    Ok(_) if controller.image().topic(&topic).is_none() => Err((
+                        ErrorCode::UnknownTopicOrPartition,
+                        format!("topic '{topic}' does not exist"),
+                    )),
                     Ok(_) if request.validate_only => Ok(()),
-                    Ok(config) => controller.set_topic_config(&topic, config).map_err(|e| (e.code, e.message)),
+                    Ok(config) => controller
+                        .set_topic_config(&topic, config)
+                        .map_err(|e| (e.code, e.message)),
                 }
             };
             if let Err((code, message)) = outcome {

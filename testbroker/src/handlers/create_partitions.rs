@@ -10,15 +10,25 @@ use kafkit::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use super::RequestContext;
 
 /// Handle a CreatePartitions request.
-pub(crate) async fn handle(ctx: &RequestContext, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+pub(crate) async fn handle(
+    ctx: &RequestContext,
+    request: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
     let controller = &ctx.broker.cluster.controller;
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let mut result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
-        let assignment = topic
-            .assignments
-            .map(|a| a.into_iter().map(|p| p.broker_ids.into_iter().map(|b| b.0).collect()).collect());
-        if let Err(e) = controller.create_partitions(&topic.name.0, topic.count, assignment, request.validate_only) {
+        let assignment = topic.assignments.map(|a| {
+            a.into_iter()
+                .map(|p| p.broker_ids.into_iter().map(|b| b.0).collect())
+                .collect()
+        });
+        if let Err(e) = controller.create_partitions(
+            &topic.name.0,
+            topic.count,
+            assignment,
+            request.validate_only,
+        ) {
             result.error_code = e.code.code();
             result.error_message = Some(StrBytes::from_string(e.message));
         }
@@ -27,7 +37,10 @@ pub(crate) async fn handle(ctx: &RequestContext, request: CreatePartitionsReques
     if !request.validate_only {
         let version = controller.image().version;
         let timeout = Duration::from_millis(request.timeout_ms.clamp(0, 60_000) as u64);
-        ctx.broker.cluster.wait_for_propagation(version, timeout).await;
+        ctx.broker
+            .cluster
+            .wait_for_propagation(version, timeout)
+            .await;
     }
     CreatePartitionsResponse::default().with_results(results)
 }

@@ -14,7 +14,10 @@ use crate::config::{ConfigSource, TOPIC_CONFIGS};
 use crate::controller::NewTopic;
 
 /// Handle a CreateTopics request.
-pub(crate) async fn handle(ctx: &RequestContext, request: CreateTopicsRequest) -> CreateTopicsResponse {
+pub(crate) async fn handle(
+    ctx: &RequestContext,
+    request: CreateTopicsRequest,
+) -> CreateTopicsResponse {
     let controller = &ctx.broker.cluster.controller;
     let mut seen: HashMap<String, usize> = HashMap::new();
     for t in &request.topics {
@@ -32,7 +35,11 @@ pub(crate) async fn handle(ctx: &RequestContext, request: CreateTopicsRequest) -
             result.error_message = Some(StrBytes::from_string(message));
         };
         if seen[&name] > 1 {
-            fail(&mut result, ErrorCode::InvalidRequest, format!("topic '{name}' appears more than once in the request"));
+            fail(
+                &mut result,
+                ErrorCode::InvalidRequest,
+                format!("topic '{name}' appears more than once in the request"),
+            );
             results.push(result);
             continue;
         }
@@ -50,12 +57,25 @@ pub(crate) async fn handle(ctx: &RequestContext, request: CreateTopicsRequest) -
             }
             let mut by_partition: Vec<_> = topic.assignments.iter().collect();
             by_partition.sort_by_key(|a| a.partition_index);
-            if by_partition.iter().enumerate().any(|(i, a)| a.partition_index != i as i32) {
-                fail(&mut result, ErrorCode::InvalidReplicaAssignment, "partitions in the assignment must be 0..n".into());
+            if by_partition
+                .iter()
+                .enumerate()
+                .any(|(i, a)| a.partition_index != i as i32)
+            {
+                fail(
+                    &mut result,
+                    ErrorCode::InvalidReplicaAssignment,
+                    "partitions in the assignment must be 0..n".into(),
+                );
                 results.push(result);
                 continue;
             }
-            Some(by_partition.iter().map(|a| a.broker_ids.iter().map(|b| b.0).collect()).collect())
+            Some(
+                by_partition
+                    .iter()
+                    .map(|a| a.broker_ids.iter().map(|b| b.0).collect())
+                    .collect(),
+            )
         };
         let new = NewTopic {
             name: name.clone(),
@@ -65,20 +85,32 @@ pub(crate) async fn handle(ctx: &RequestContext, request: CreateTopicsRequest) -
             configs: topic
                 .configs
                 .iter()
-                .filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string())))
+                .filter_map(|c| {
+                    c.value
+                        .as_ref()
+                        .map(|v| (c.name.to_string(), v.to_string()))
+                })
                 .collect(),
         };
         match controller.create_topic(&new, request.validate_only) {
             Ok(created) => {
                 result.topic_id = created.id;
                 result.num_partitions = created.partitions.len() as i32;
-                result.replication_factor = created.partitions.first().map_or(0, |p| p.replicas.len() as i16);
+                result.replication_factor = created
+                    .partitions
+                    .first()
+                    .map_or(0, |p| p.replicas.len() as i16);
                 result.configs = Some(
                     TOPIC_CONFIGS
                         .iter()
                         .map(|def| {
-                            let (value, is_default) = created.config.get(def.name).expect("known config");
-                            let source = if is_default { ConfigSource::Default } else { ConfigSource::DynamicTopic };
+                            let (value, is_default) =
+                                created.config.get(def.name).expect("known config");
+                            let source = if is_default {
+                                ConfigSource::Default
+                            } else {
+                                ConfigSource::DynamicTopic
+                            };
                             CreatableTopicConfigs::default()
                                 .with_name(StrBytes::from_static_str(def.name))
                                 .with_value(Some(StrBytes::from_string(value.to_string())))
@@ -94,7 +126,10 @@ pub(crate) async fn handle(ctx: &RequestContext, request: CreateTopicsRequest) -
     if !request.validate_only {
         let version = controller.image().version;
         let timeout = Duration::from_millis(request.timeout_ms.clamp(0, 60_000) as u64);
-        ctx.broker.cluster.wait_for_propagation(version, timeout).await;
+        ctx.broker
+            .cluster
+            .wait_for_propagation(version, timeout)
+            .await;
     }
     CreateTopicsResponse::default().with_topics(results)
 }

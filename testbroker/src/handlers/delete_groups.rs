@@ -5,6 +5,9 @@ use kafkit::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 use super::RequestContext;
 
 /// Handle a DeleteGroups request.
-pub(crate) async fn handle(_ctx: &RequestContext, _request: DeleteGroupsRequest) -> DeleteGroupsResponse {
+pub(crate) async fn handle(
+    _ctx: &RequestContext,
+    _request: DeleteGroupsRequest,
+) -> DeleteGroupsResponse {
     DeleteGroupsResponse::default()
 }

@@ -1,14 +1,19 @@
 //! DeleteRecords: move a partition's log start offset forward (to the high watermark for -1);
 //! whole segments below it are deleted.
 
-use kafkit::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
+use kafkit::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
 use kafkit::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 use kafkit::protocol::ErrorCode;
 
 use super::RequestContext;
 
 /// Handle a DeleteRecords request.
-pub(crate) async fn handle(ctx: &RequestContext, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+pub(crate) async fn handle(
+    ctx: &RequestContext,
+    request: DeleteRecordsRequest,
+) -> DeleteRecordsResponse {
     let image = ctx.broker.metadata();
     let topics = request
         .topics
@@ -32,7 +37,11 @@ pub(crate) async fn handle(ctx: &RequestContext, request: DeleteRecordsRequest) 
                                 if !state.is_leader {
                                     ErrorCode::NotLeaderOrFollower
                                 } else {
-                                    let offset = if p.offset == -1 { state.log.high_watermark() } else { p.offset };
+                                    let offset = if p.offset == -1 {
+                                        state.log.high_watermark()
+                                    } else {
+                                        p.offset
+                                    };
                                     match state.log.delete_records_before(offset) {
                                         Ok(low) => {
                                             result.low_watermark = low;

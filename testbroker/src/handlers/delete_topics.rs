@@ -11,12 +11,23 @@ use kafkit::protocol::ErrorCode;
 use super::RequestContext;
 
 /// Handle a DeleteTopics request.
-pub(crate) async fn handle(ctx: &RequestContext, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+pub(crate) async fn handle(
+    ctx: &RequestContext,
+    request: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
     let controller = &ctx.broker.cluster.controller;
     let targets: Vec<(Option<TopicName>, uuid::Uuid)> = if ctx.version() >= 6 {
-        request.topics.into_iter().map(|t| (t.name, t.topic_id)).collect()
+        request
+            .topics
+            .into_iter()
+            .map(|t| (t.name, t.topic_id))
+            .collect()
     } else {
-        request.topic_names.into_iter().map(|n| (Some(n), uuid::Uuid::nil())).collect()
+        request
+            .topic_names
+            .into_iter()
+            .map(|n| (Some(n), uuid::Uuid::nil()))
+            .collect()
     };
     let mut responses = Vec::with_capacity(targets.len());
     for (name, id) in targets {
@@ -46,6 +57,9 @@ pub(crate) async fn handle(ctx: &RequestContext, request: DeleteTopicsRequest) -
     }
     let version = controller.image().version;
     let timeout = Duration::from_millis(request.timeout_ms.clamp(0, 60_000) as u64);
-    ctx.broker.cluster.wait_for_propagation(version, timeout).await;
+    ctx.broker
+        .cluster
+        .wait_for_propagation(version, timeout)
+        .await;
     DeleteTopicsResponse::default().with_responses(responses)
 }

@@ -8,7 +8,10 @@ use kafkit::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse
 use super::RequestContext;
 
 /// Handle a DescribeCluster request.
-pub(crate) async fn handle(ctx: &RequestContext, request: DescribeClusterRequest) -> DescribeClusterResponse {
+pub(crate) async fn handle(
+    ctx: &RequestContext,
+    request: DescribeClusterRequest,
+) -> DescribeClusterResponse {
     let image = ctx.broker.metadata();
     let include_fenced = ctx.version() >= 2 && request.include_fenced_brokers;
     let brokers = image

@@ -2,7 +2,9 @@
 //! broker's.
 
 use kafka_protocol::protocol::StrBytes;
-use kafkit::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult};
+use kafkit::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult,
+};
 use kafkit::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafkit::protocol::ErrorCode;
 
@@ -10,7 +12,10 @@ use super::RequestContext;
 use crate::config::{ConfigSource, ConfigType, TOPIC_CONFIGS, broker_configs, resource_type};
 
 /// Handle a DescribeConfigs request.
-pub(crate) async fn handle(ctx: &RequestContext, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
+pub(crate) async fn handle(
+    ctx: &RequestContext,
+    request: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
     let image = ctx.broker.metadata();
     let results = request
         .resources
@@ -22,7 +27,11 @@ pub(crate) async fn handle(ctx: &RequestContext, request: DescribeConfigsRequest
                     .as_ref()
                     .is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
             };
-            let entry = |name: &str, value: String, source: ConfigSource, config_type: ConfigType, read_only: bool| {
+            let entry = |name: &str,
+                         value: String,
+                         source: ConfigSource,
+                         config_type: ConfigType,
+                         read_only: bool| {
                 DescribeConfigsResourceResult::default()
                     .with_name(StrBytes::from_string(name.to_string()))
                     .with_value(Some(StrBytes::from_string(value)))
@@ -40,35 +49,52 @@ pub(crate) async fn handle(ctx: &RequestContext, request: DescribeConfigsRequest
                             .iter()
                             .filter(|d| wanted(d.name))
                             .map(|d| {
-                                let (value, is_default) = topic.config.get(d.name).expect("known config");
-                                let source = if is_default { ConfigSource::Default } else { ConfigSource::DynamicTopic };
+                                let (value, is_default) =
+                                    topic.config.get(d.name).expect("known config");
+                                let source = if is_default {
+                                    ConfigSource::Default
+                                } else {
+                                    ConfigSource::DynamicTopic
+                                };
                                 entry(d.name, value.to_string(), source, d.config_type, false)
                             })
                             .collect();
                     }
                     None => {
                         result.error_code = ErrorCode::UnknownTopicOrPartition.code();
-                        result.error_message = Some(StrBytes::from_string(format!("topic '{}' does not exist", resource.resource_name.as_str())));
+                        result.error_message = Some(StrBytes::from_string(format!(
+                            "topic '{}' does not exist",
+                            resource.resource_name.as_str()
+                        )));
                     }
                 },
                 resource_type::BROKER => {
                     let name = resource.resource_name.as_str();
-                    if !name.is_empty() && name.parse::<i32>().ok().is_none_or(|id| !image.brokers.contains_key(&id)) {
+                    if !name.is_empty()
+                        && name
+                            .parse::<i32>()
+                            .ok()
+                            .is_none_or(|id| !image.brokers.contains_key(&id))
+                    {
                         result.error_code = ErrorCode::InvalidRequest.code();
-                        result.error_message = Some(StrBytes::from_string(format!("no broker '{name}'")));
+                        result.error_message =
+                            Some(StrBytes::from_string(format!("no broker '{name}'")));
                     } else {
                         let id = name.parse().unwrap_or(ctx.broker.id);
                         let cluster = &ctx.broker.cluster;
-                        result.configs = broker_configs(id, &cluster.settings, cluster.controller.defaults())
-                            .into_iter()
-                            .filter(|(n, _, _)| wanted(n))
-                            .map(|(n, v, t)| entry(n, v, ConfigSource::StaticBroker, t, true))
-                            .collect();
+                        result.configs =
+                            broker_configs(id, &cluster.settings, cluster.controller.defaults())
+                                .into_iter()
+                                .filter(|(n, _, _)| wanted(n))
+                                .map(|(n, v, t)| entry(n, v, ConfigSource::StaticBroker, t, true))
+                                .collect();
                     }
                 }
                 other => {
                     result.error_code = ErrorCode::InvalidRequest.code();
-                    result.error_message = Some(StrBytes::from_string(format!("resource type {other} is not supported")));
+                    result.error_message = Some(StrBytes::from_string(format!(
+                        "resource type {other} is not supported"
+                    )));
                 }
             }
             result

@@ -51,15 +51,23 @@ pub(crate) async fn handle(ctx: &RequestContext, request: FetchRequest) -> Fetch
             });
         }
     }
-    let max_bytes = if request.max_bytes <= 0 { i32::MAX as usize } else { request.max_bytes as usize };
+    let max_bytes = if request.max_bytes <= 0 {
+        i32::MAX as usize
+    } else {
+        request.max_bytes as usize
+    };
     let min_bytes = request.min_bytes.max(0) as usize;
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
 
     // Subscribe before reading so an append between the read and the wait is not missed.
     let mut changes = ctx.broker.subscribe_data();
     let results = loop {
         let results: Vec<PartitionData> = read_all(ctx, &wanted, max_bytes);
-        let bytes: usize = results.iter().map(|p| p.records.as_ref().map_or(0, Bytes::len)).sum();
+        let bytes: usize = results
+            .iter()
+            .map(|p| p.records.as_ref().map_or(0, Bytes::len))
+            .sum();
         let any_error = results.iter().any(|p| p.error_code != 0);
         if bytes >= min_bytes.max(1) || any_error || wanted.is_empty() {
             break results;
@@ -82,7 +90,9 @@ pub(crate) async fn handle(ctx: &RequestContext, request: FetchRequest) -> Fetch
     for (w, data) in wanted.iter().zip(results) {
         topics[w.topic_index].partitions.push(data);
     }
-    FetchResponse::default().with_session_id(0).with_responses(topics)
+    FetchResponse::default()
+        .with_session_id(0)
+        .with_responses(topics)
 }
 
 fn read_all(ctx: &RequestContext, wanted: &[Wanted], max_bytes: usize) -> Vec<PartitionData> {
@@ -102,7 +112,12 @@ fn read_all(ctx: &RequestContext, wanted: &[Wanted], max_bytes: usize) -> Vec<Pa
         .collect()
 }
 
-fn read_one(ctx: &RequestContext, w: &Wanted, remaining: usize, first_with_data: bool) -> PartitionData {
+fn read_one(
+    ctx: &RequestContext,
+    w: &Wanted,
+    remaining: usize,
+    first_with_data: bool,
+) -> PartitionData {
     let mut data = PartitionData::default()
         .with_partition_index(w.partition)
         .with_high_watermark(-1)
@@ -152,7 +167,10 @@ fn read_one(ctx: &RequestContext, w: &Wanted, remaining: usize, first_with_data:
     if w.fetch_offset > high_watermark && w.fetch_offset <= state.log.log_end_offset() {
         return data;
     }
-    match state.log.read(w.fetch_offset, limit, high_watermark, first_with_data) {
+    match state
+        .log
+        .read(w.fetch_offset, limit, high_watermark, first_with_data)
+    {
         Ok(records) => {
             data.records = Some(records);
             data

@@ -10,7 +10,10 @@ use super::RequestContext;
 use crate::config::{AlterOp, resource_type};
 
 /// Handle an IncrementalAlterConfigs request.
-pub(crate) async fn handle(ctx: &RequestContext, request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+pub(crate) async fn handle(
+    ctx: &RequestContext,
+    request: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
     let controller = &ctx.broker.cluster.controller;
     let responses = request
         .resources
@@ -22,17 +25,29 @@ pub(crate) async fn handle(ctx: &RequestContext, request: IncrementalAlterConfig
             let topic = resource.resource_name.to_string();
             let outcome = (|| {
                 if resource.resource_type != resource_type::TOPIC {
-                    return Err((ErrorCode::InvalidRequest, "only topic configs can be altered on the test broker".to_string()));
+                    return Err((
+                        ErrorCode::InvalidRequest,
+                        "only topic configs can be altered on the test broker".to_string(),
+                    ));
                 }
                 let current = controller
                     .image()
                     .topic(&topic)
                     .map(|t| t.config.clone())
-                    .ok_or_else(|| (ErrorCode::UnknownTopicOrPartition, format!("topic '{topic}' does not exist")))?;
+                    .ok_or_else(|| {
+                        (
+                            ErrorCode::UnknownTopicOrPartition,
+                            format!("topic '{topic}' does not exist"),
+                        )
+                    })?;
                 let mut config = current;
                 for c in &resource.configs {
-                    let op = AlterOp::from_i8(c.config_operation)
-                        .ok_or_else(|| (ErrorCode::InvalidRequest, format!("unknown config operation {}", c.config_operation)))?;
+                    let op = AlterOp::from_i8(c.config_operation).ok_or_else(|| {
+                        (
+                            ErrorCode::InvalidRequest,
+                            format!("unknown config operation {}", c.config_operation),
+                        )
+                    })?;
                     config
                         .apply(c.name.as_str(), op, c.value.as_ref().map(|v| v.as_str()))
                         .map_err(|e| (ErrorCode::InvalidConfig, e.to_string()))?;
@@ -40,7 +55,9 @@ pub(crate) async fn handle(ctx: &RequestContext, request: IncrementalAlterConfig
                 if request.validate_only {
                     return Ok(());
                 }
-                controller.set_topic_config(&topic, config).map_err(|e| (e.code, e.message))
+                controller
+                    .set_topic_config(&topic, config)
+                    .map_err(|e| (e.code, e.message))
             })();
             if let Err((code, message)) = outcome {
                 response.error_code = code.code();

@@ -9,7 +9,10 @@ use super::RequestContext;
 use crate::broker::allocate_producer_id;
 
 /// Handle an InitProducerId request.
-pub(crate) async fn handle(ctx: &RequestContext, request: InitProducerIdRequest) -> InitProducerIdResponse {
+pub(crate) async fn handle(
+    ctx: &RequestContext,
+    request: InitProducerIdRequest,
+) -> InitProducerIdResponse {
     let response = InitProducerIdResponse::default();
     if request.transactional_id.is_some() {
         return response
@@ -17,10 +20,15 @@ pub(crate) async fn handle(ctx: &RequestContext, request: InitProducerIdRequest)
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1);
     }
-    let (id, epoch) = if request.producer_id.0 >= 0 && request.producer_epoch >= 0 && request.producer_epoch < i16::MAX - 1 {
+    let (id, epoch) = if request.producer_id.0 >= 0
+        && request.producer_epoch >= 0
+        && request.producer_epoch < i16::MAX - 1
+    {
         (request.producer_id.0, request.producer_epoch + 1)
     } else {
         (allocate_producer_id(&ctx.broker.cluster), 0)
     };
-    response.with_producer_id(ProducerId(id)).with_producer_epoch(epoch)
+    response
+        .with_producer_id(ProducerId(id))
+        .with_producer_epoch(epoch)
 }

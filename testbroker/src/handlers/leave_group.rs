@@ -5,6 +5,9 @@ use kafkit::messages::{LeaveGroupRequest, LeaveGroupResponse};
 use super::RequestContext;
 
 /// Handle a LeaveGroup request.
-pub(crate) async fn handle(_ctx: &RequestContext, _request: LeaveGroupRequest) -> LeaveGroupResponse {
+pub(crate) async fn handle(
+    _ctx: &RequestContext,
+    _request: LeaveGroupRequest,
+) -> LeaveGroupResponse {
     LeaveGroupResponse::default()
 }

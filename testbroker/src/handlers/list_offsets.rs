@@ -2,7 +2,9 @@
 //! (-3, KIP-734), earliest local (-4, the log start without tiered storage), latest tiered (-5,
 //! answered with -1 since nothing is tiered), or the first record at or after a timestamp.
 
-use kafkit::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafkit::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use kafkit::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use kafkit::protocol::ErrorCode;
 
@@ -15,7 +17,10 @@ const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 
 /// Handle a ListOffsets request.
-pub(crate) async fn handle(ctx: &RequestContext, request: ListOffsetsRequest) -> ListOffsetsResponse {
+pub(crate) async fn handle(
+    ctx: &RequestContext,
+    request: ListOffsetsRequest,
+) -> ListOffsetsResponse {
     let image = ctx.broker.metadata();
     let topics = request
         .topics
@@ -31,7 +36,15 @@ pub(crate) async fn handle(ctx: &RequestContext, request: ListOffsetsRequest) ->
                         .with_timestamp(-1)
                         .with_offset(-1)
                         .with_leader_epoch(-1);
-                    let code = lookup(ctx, &image, &name, p.partition_index, p.current_leader_epoch, p.timestamp, &mut out);
+                    let code = lookup(
+                        ctx,
+                        &image,
+                        &name,
+                        p.partition_index,
+                        p.current_leader_epoch,
+                        p.timestamp,
+                        &mut out,
+                    );
                     out.error_code = code.code();
                     out
                 })

@@ -8,10 +8,12 @@
 
 use std::time::Duration;
 
-use kafkit::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::protocol::StrBytes;
+use kafkit::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
 use kafkit::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafkit::protocol::ErrorCode;
-use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 use crate::controller::{NewTopic, validate_topic_name};
@@ -30,7 +32,8 @@ pub(crate) async fn handle(ctx: &RequestContext, request: MetadataRequest) -> Me
         None => true,
         Some(t) => t.is_empty() && version == 0,
     };
-    let auto_create = ctx.broker.cluster.settings.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
+    let auto_create = ctx.broker.cluster.settings.auto_create_topics
+        && (version < 4 || request.allow_auto_topic_creation);
 
     if !all && auto_create {
         let missing: Vec<String> = request
@@ -53,13 +56,20 @@ pub(crate) async fn handle(ctx: &RequestContext, request: MetadataRequest) -> Me
                 }
             }
             let latest = ctx.broker.cluster.controller.image().version;
-            ctx.broker.cluster.wait_for_propagation(latest, PROPAGATION_TIMEOUT).await;
+            ctx.broker
+                .cluster
+                .wait_for_propagation(latest, PROPAGATION_TIMEOUT)
+                .await;
             image = ctx.broker.metadata();
         }
     }
 
     let topics = if all {
-        image.topics.values().map(|t| topic_entry(&image, t)).collect()
+        image
+            .topics
+            .values()
+            .map(|t| topic_entry(&image, t))
+            .collect()
     } else {
         request
             .topics

@@ -109,9 +109,19 @@ pub(crate) fn supported_apis() -> impl Iterator<Item = (ApiKey, i16, i16)> {
     })
 }
 
-fn encode<M: Message + Encodable>(header: &DecodedRequestHeader, api: ApiKey, response: &M) -> Reply {
+fn encode<M: Message + Encodable>(
+    header: &DecodedRequestHeader,
+    api: ApiKey,
+    response: &M,
+) -> Reply {
     let mut buf = BytesMut::new();
-    match encode_response(&mut buf, header.correlation_id, api, header.api_version, response) {
+    match encode_response(
+        &mut buf,
+        header.correlation_id,
+        api,
+        header.api_version,
+        response,
+    ) {
         Ok(()) => Reply::Frame(buf.freeze()),
         Err(e) => {
             tracing::error!(?api, version = header.api_version, error = %e, "cannot encode response; closing connection");
@@ -122,7 +132,11 @@ fn encode<M: Message + Encodable>(header: &DecodedRequestHeader, api: ApiKey, re
 
 /// Decode the body after `header` and return the future that answers it, or `None` when the
 /// connection must close (unknown API, unsupported version, malformed body).
-pub(crate) fn prepare(broker: &Arc<BrokerState>, header: DecodedRequestHeader, mut body: Bytes) -> Option<Pending> {
+pub(crate) fn prepare(
+    broker: &Arc<BrokerState>,
+    header: DecodedRequestHeader,
+    mut body: Bytes,
+) -> Option<Pending> {
     let api = match header.api() {
         Ok(api) => api,
         Err(e) => {
@@ -141,7 +155,12 @@ pub(crate) fn prepare(broker: &Arc<BrokerState>, header: DecodedRequestHeader, m
         return Some(Box::pin(async move { encode(&v0, api, &response) }));
     }
     if !in_range {
-        tracing::warn!(broker = broker.id, ?api, version = header.api_version, "unsupported API or version; closing connection");
+        tracing::warn!(
+            broker = broker.id,
+            ?api,
+            version = header.api_version,
+            "unsupported API or version; closing connection"
+        );
         return None;
     }
     let request = match ApiRequest::decode(&header, &mut body) {
@@ -161,38 +180,104 @@ pub(crate) fn prepare(broker: &Arc<BrokerState>, header: DecodedRequestHeader, m
 async fn dispatch(ctx: RequestContext, request: ApiRequest) -> Reply {
     let h = &ctx.header;
     match request {
-        ApiRequest::ApiVersions(r) => encode(h, ApiKey::ApiVersions, &api_versions::handle(&ctx, r)),
+        ApiRequest::ApiVersions(r) => {
+            encode(h, ApiKey::ApiVersions, &api_versions::handle(&ctx, r))
+        }
         ApiRequest::Metadata(r) => encode(h, ApiKey::Metadata, &metadata::handle(&ctx, r).await),
         ApiRequest::Produce(r) => match produce::handle(&ctx, r).await {
             Some(response) => encode(h, ApiKey::Produce, &response),
             None => Reply::Nothing,
         },
         ApiRequest::Fetch(r) => encode(h, ApiKey::Fetch, &fetch::handle(&ctx, r).await),
-        ApiRequest::ListOffsets(r) => encode(h, ApiKey::ListOffsets, &list_offsets::handle(&ctx, r).await),
-        ApiRequest::FindCoordinator(r) => encode(h, ApiKey::FindCoordinator, &find_coordinator::handle(&ctx, r).await),
-        ApiRequest::JoinGroup(r) => encode(h, ApiKey::JoinGroup, &join_group::handle(&ctx, r).await),
-        ApiRequest::SyncGroup(r) => encode(h, ApiKey::SyncGroup, &sync_group::handle(&ctx, r).await),
+        ApiRequest::ListOffsets(r) => {
+            encode(h, ApiKey::ListOffsets, &list_offsets::handle(&ctx, r).await)
+        }
+        ApiRequest::FindCoordinator(r) => encode(
+            h,
+            ApiKey::FindCoordinator,
+            &find_coordinator::handle(&ctx, r).await,
+        ),
+        ApiRequest::JoinGroup(r) => {
+            encode(h, ApiKey::JoinGroup, &join_group::handle(&ctx, r).await)
+        }
+        ApiRequest::SyncGroup(r) => {
+            encode(h, ApiKey::SyncGroup, &sync_group::handle(&ctx, r).await)
+        }
         ApiRequest::Heartbeat(r) => encode(h, ApiKey::Heartbeat, &heartbeat::handle(&ctx, r).await),
-        ApiRequest::LeaveGroup(r) => encode(h, ApiKey::LeaveGroup, &leave_group::handle(&ctx, r).await),
-        ApiRequest::OffsetCommit(r) => encode(h, ApiKey::OffsetCommit, &offset_commit::handle(&ctx, r).await),
-        ApiRequest::OffsetFetch(r) => encode(h, ApiKey::OffsetFetch, &offset_fetch::handle(&ctx, r).await),
-        ApiRequest::ListGroups(r) => encode(h, ApiKey::ListGroups, &list_groups::handle(&ctx, r).await),
-        ApiRequest::DescribeGroups(r) => encode(h, ApiKey::DescribeGroups, &describe_groups::handle(&ctx, r).await),
-        ApiRequest::DeleteGroups(r) => encode(h, ApiKey::DeleteGroups, &delete_groups::handle(&ctx, r).await),
-        ApiRequest::CreateTopics(r) => encode(h, ApiKey::CreateTopics, &create_topics::handle(&ctx, r).await),
-        ApiRequest::DeleteTopics(r) => encode(h, ApiKey::DeleteTopics, &delete_topics::handle(&ctx, r).await),
-        ApiRequest::CreatePartitions(r) => encode(h, ApiKey::CreatePartitions, &create_partitions::handle(&ctx, r).await),
-        ApiRequest::DescribeConfigs(r) => encode(h, ApiKey::DescribeConfigs, &describe_configs::handle(&ctx, r).await),
-        ApiRequest::AlterConfigs(r) => encode(h, ApiKey::AlterConfigs, &alter_configs::handle(&ctx, r).await),
-        ApiRequest::IncrementalAlterConfigs(r) => {
-            encode(h, ApiKey::IncrementalAlterConfigs, &incremental_alter_configs::handle(&ctx, r).await)
+        ApiRequest::LeaveGroup(r) => {
+            encode(h, ApiKey::LeaveGroup, &leave_group::handle(&ctx, r).await)
         }
-        ApiRequest::DescribeCluster(r) => encode(h, ApiKey::DescribeCluster, &describe_cluster::handle(&ctx, r).await),
-        ApiRequest::InitProducerId(r) => encode(h, ApiKey::InitProducerId, &init_producer_id::handle(&ctx, r).await),
-        ApiRequest::DeleteRecords(r) => encode(h, ApiKey::DeleteRecords, &delete_records::handle(&ctx, r).await),
-        ApiRequest::OffsetForLeaderEpoch(r) => {
-            encode(h, ApiKey::OffsetForLeaderEpoch, &offset_for_leader_epoch::handle(&ctx, r).await)
+        ApiRequest::OffsetCommit(r) => encode(
+            h,
+            ApiKey::OffsetCommit,
+            &offset_commit::handle(&ctx, r).await,
+        ),
+        ApiRequest::OffsetFetch(r) => {
+            encode(h, ApiKey::OffsetFetch, &offset_fetch::handle(&ctx, r).await)
         }
+        ApiRequest::ListGroups(r) => {
+            encode(h, ApiKey::ListGroups, &list_groups::handle(&ctx, r).await)
+        }
+        ApiRequest::DescribeGroups(r) => encode(
+            h,
+            ApiKey::DescribeGroups,
+            &describe_groups::handle(&ctx, r).await,
+        ),
+        ApiRequest::DeleteGroups(r) => encode(
+            h,
+            ApiKey::DeleteGroups,
+            &delete_groups::handle(&ctx, r).await,
+        ),
+        ApiRequest::CreateTopics(r) => encode(
+            h,
+            ApiKey::CreateTopics,
+            &create_topics::handle(&ctx, r).await,
+        ),
+        ApiRequest::DeleteTopics(r) => encode(
+            h,
+            ApiKey::DeleteTopics,
+            &delete_topics::handle(&ctx, r).await,
+        ),
+        ApiRequest::CreatePartitions(r) => encode(
+            h,
+            ApiKey::CreatePartitions,
+            &create_partitions::handle(&ctx, r).await,
+        ),
+        ApiRequest::DescribeConfigs(r) => encode(
+            h,
+            ApiKey::DescribeConfigs,
+            &describe_configs::handle(&ctx, r).await,
+        ),
+        ApiRequest::AlterConfigs(r) => encode(
+            h,
+            ApiKey::AlterConfigs,
+            &alter_configs::handle(&ctx, r).await,
+        ),
+        ApiRequest::IncrementalAlterConfigs(r) => encode(
+            h,
+            ApiKey::IncrementalAlterConfigs,
+            &incremental_alter_configs::handle(&ctx, r).await,
+        ),
+        ApiRequest::DescribeCluster(r) => encode(
+            h,
+            ApiKey::DescribeCluster,
+            &describe_cluster::handle(&ctx, r).await,
+        ),
+        ApiRequest::InitProducerId(r) => encode(
+            h,
+            ApiKey::InitProducerId,
+            &init_producer_id::handle(&ctx, r).await,
+        ),
+        ApiRequest::DeleteRecords(r) => encode(
+            h,
+            ApiKey::DeleteRecords,
+            &delete_records::handle(&ctx, r).await,
+        ),
+        ApiRequest::OffsetForLeaderEpoch(r) => encode(
+            h,
+            ApiKey::OffsetForLeaderEpoch,
+            &offset_for_leader_epoch::handle(&ctx, r).await,
+        ),
         other => {
             tracing::warn!(api = ?other.api_key(), "no handler; closing connection");
             Reply::Close

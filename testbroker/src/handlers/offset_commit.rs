@@ -5,6 +5,9 @@ use kafkit::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use super::RequestContext;
 
 /// Handle a OffsetCommit request.
-pub(crate) async fn handle(_ctx: &RequestContext, _request: OffsetCommitRequest) -> OffsetCommitResponse {
+pub(crate) async fn handle(
+    _ctx: &RequestContext,
+    _request: OffsetCommitRequest,
+) -> OffsetCommitResponse {
     OffsetCommitResponse::default()
 }

@@ -5,6 +5,9 @@ use kafkit::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse
 use super::RequestContext;
 
 /// Handle a OffsetForLeaderEpoch request.
-pub(crate) async fn handle(_ctx: &RequestContext, _request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
+pub(crate) async fn handle(
+    _ctx: &RequestContext,
+    _request: OffsetForLeaderEpochRequest,
+) -> OffsetForLeaderEpochResponse {
     OffsetForLeaderEpochResponse::default()
 }

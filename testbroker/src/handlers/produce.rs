@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::protocol::StrBytes;
-use kafkit::messages::produce_response::{LeaderIdAndEpoch, PartitionProduceResponse, TopicProduceResponse};
+use kafkit::messages::produce_response::{
+    LeaderIdAndEpoch, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafkit::messages::{BrokerId, ProduceRequest, ProduceResponse};
 use kafkit::protocol::ErrorCode;
 use kafkit::record::{BatchIter, RecordBatch};
@@ -24,7 +26,10 @@ use crate::broker::replica::Replica;
 use crate::producer_state::{BatchMetadata, SequenceCheck};
 
 /// Handle a Produce request; `None` for `acks=0`, which gets no response.
-pub(crate) async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Option<ProduceResponse> {
+pub(crate) async fn handle(
+    ctx: &RequestContext,
+    request: ProduceRequest,
+) -> Option<ProduceResponse> {
     let acks = request.acks;
     let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
     let image = ctx.broker.metadata();
@@ -50,11 +55,21 @@ pub(crate) async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Opt
                 None => Err((ErrorCode::UnknownTopicId, None)),
                 Some(name) => {
                     if request.transactional_id.is_some() {
-                        Err((ErrorCode::InvalidTxnState, Some("the test broker does not support transactions")))
+                        Err((
+                            ErrorCode::InvalidTxnState,
+                            Some("the test broker does not support transactions"),
+                        ))
                     } else if !matches!(acks, -1..=1) {
                         Err((ErrorCode::InvalidRequiredAcks, None))
                     } else {
-                        append(ctx, name, data.index, data.records.unwrap_or_default(), acks, now)
+                        append(
+                            ctx,
+                            name,
+                            data.index,
+                            data.records.unwrap_or_default(),
+                            acks,
+                            now,
+                        )
                     }
                 }
             };
@@ -66,7 +81,12 @@ pub(crate) async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Opt
                         response.log_start_offset = appended.log_start_offset;
                     }
                     if let Some(replica) = appended.wait_for {
-                        waits.push((responses.len(), partitions.len(), replica, appended.last_offset + 1));
+                        waits.push((
+                            responses.len(),
+                            partitions.len(),
+                            replica,
+                            appended.last_offset + 1,
+                        ));
                     }
                 }
                 Err((code, message)) => {
@@ -75,7 +95,9 @@ pub(crate) async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Opt
                         response.error_message = message.map(StrBytes::from_static_str);
                     }
                     if code == ErrorCode::NotLeaderOrFollower && ctx.version() >= 10 {
-                        if let Some(p) = name.as_deref().and_then(|n| image.partition(n, data.index)) {
+                        if let Some(p) =
+                            name.as_deref().and_then(|n| image.partition(n, data.index))
+                        {
                             response.current_leader = LeaderIdAndEpoch::default()
                                 .with_leader_id(BrokerId(p.leader))
                                 .with_leader_epoch(p.leader_epoch);
@@ -139,7 +161,14 @@ struct Appended {
 
 type Refusal = (ErrorCode, Option<&'static str>);
 
-fn append(ctx: &RequestContext, topic: &str, partition: i32, records: Bytes, acks: i16, now: i64) -> Result<Appended, Refusal> {
+fn append(
+    ctx: &RequestContext,
+    topic: &str,
+    partition: i32,
+    records: Bytes,
+    acks: i16,
+    now: i64,
+) -> Result<Appended, Refusal> {
     let image = ctx.broker.metadata();
     let Some(meta) = image.partition(topic, partition) else {
         return Err((ErrorCode::UnknownTopicOrPartition, None));
@@ -154,13 +183,24 @@ fn append(ctx: &RequestContext, topic: &str, partition: i32, records: Bytes, ack
         Some(Err(kafkit::record::RecordError::CrcMismatch { .. })) => {
             return Err((ErrorCode::CorruptMessage, Some("record batch CRC mismatch")));
         }
-        Some(Err(_)) | None => return Err((ErrorCode::InvalidRecord, Some("expected one valid record batch (magic 2)"))),
+        Some(Err(_)) | None => {
+            return Err((
+                ErrorCode::InvalidRecord,
+                Some("expected one valid record batch (magic 2)"),
+            ));
+        }
     };
     if batches.next().is_some() || batch.size_in_bytes() != records.len() {
-        return Err((ErrorCode::InvalidRecord, Some("a produce request must hold exactly one record batch per partition")));
+        return Err((
+            ErrorCode::InvalidRecord,
+            Some("a produce request must hold exactly one record batch per partition"),
+        ));
     }
     if batch.is_transactional() || batch.is_control() {
-        return Err((ErrorCode::InvalidTxnState, Some("the test broker does not support transactions")));
+        return Err((
+            ErrorCode::InvalidTxnState,
+            Some("the test broker does not support transactions"),
+        ));
     }
 
     let mut state = replica.lock();
@@ -193,7 +233,11 @@ fn append(ctx: &RequestContext, topic: &str, partition: i32, records: Bytes, ack
                 return Ok(Appended {
                     base_offset: original.first_offset,
                     last_offset: original.last_offset,
-                    log_append_time_ms: if config.log_append_time() { original.timestamp } else { -1 },
+                    log_append_time_ms: if config.log_append_time() {
+                        original.timestamp
+                    } else {
+                        -1
+                    },
                     log_start_offset: state.log.log_start_offset(),
                     wait_for: (acks == -1).then(|| replica.clone()),
                 });
@@ -203,7 +247,10 @@ fn append(ctx: &RequestContext, topic: &str, partition: i32, records: Bytes, ack
     }
 
     let leader_epoch = state.leader_epoch;
-    let info = match state.log.append_as_leader(&batch, leader_epoch, config.log_append_time(), now) {
+    let info = match state
+        .log
+        .append_as_leader(&batch, leader_epoch, config.log_append_time(), now)
+    {
         Ok(info) => info,
         Err(e) => {
             tracing::error!(%topic, partition, error = %e, "append failed");
@@ -211,7 +258,11 @@ fn append(ctx: &RequestContext, topic: &str, partition: i32, records: Bytes, ack
         }
     };
     if idempotent {
-        let timestamp = if info.log_append_time_ms >= 0 { info.log_append_time_ms } else { batch.max_timestamp() };
+        let timestamp = if info.log_append_time_ms >= 0 {
+            info.log_append_time_ms
+        } else {
+            batch.max_timestamp()
+        };
         state.producers.record(
             producer_id,
             batch.producer_epoch(),
@@ -239,11 +290,23 @@ fn append(ctx: &RequestContext, topic: &str, partition: i32, records: Bytes, ack
 
 /// Decode every record (decompressing once) to check the batch is well formed, and check
 /// timestamps against the topic's limits when the topic uses CreateTime.
-fn validate_records(batch: &RecordBatch, config: &crate::config::TopicConfig, now: i64) -> Result<(), Refusal> {
-    let invalid = (ErrorCode::InvalidRecord, Some("a record in the batch is malformed"));
+fn validate_records(
+    batch: &RecordBatch,
+    config: &crate::config::TopicConfig,
+    now: i64,
+) -> Result<(), Refusal> {
+    let invalid = (
+        ErrorCode::InvalidRecord,
+        Some("a record in the batch is malformed"),
+    );
     let records = batch.records().map_err(|_| invalid)?;
     let check_time = !config.log_append_time();
-    let number = |name: &str| config.get(name).and_then(|(v, _)| v.parse::<i64>().ok()).unwrap_or(i64::MAX);
+    let number = |name: &str| {
+        config
+            .get(name)
+            .and_then(|(v, _)| v.parse::<i64>().ok())
+            .unwrap_or(i64::MAX)
+    };
     let after_max = number("message.timestamp.after.max.ms");
     let before_max = number("message.timestamp.before.max.ms");
     let mut count = 0;
@@ -256,7 +319,10 @@ fn validate_records(batch: &RecordBatch, config: &crate::config::TopicConfig, no
             let ahead = record.timestamp.saturating_sub(now);
             let behind = now.saturating_sub(record.timestamp);
             if ahead > after_max || behind > before_max {
-                return Err((ErrorCode::InvalidTimestamp, Some("record timestamp is out of the topic's allowed range")));
+                return Err((
+                    ErrorCode::InvalidTimestamp,
+                    Some("record timestamp is out of the topic's allowed range"),
+                ));
             }
         }
         count += 1;

@@ -39,7 +39,10 @@ impl LeaderEpochCache {
         }
         // A newer epoch starting at or before an older one's start supersedes it.
         self.entries.retain(|e| e.start_offset < start_offset);
-        self.entries.push(EpochEntry { epoch, start_offset });
+        self.entries.push(EpochEntry {
+            epoch,
+            start_offset,
+        });
     }
 
     /// The entries, oldest first.
@@ -54,7 +57,11 @@ impl LeaderEpochCache {
 
     /// The largest epoch ≤ `epoch` known here, if any.
     pub fn floor_epoch(&self, epoch: i32) -> Option<i32> {
-        self.entries.iter().rev().find(|e| e.epoch <= epoch).map(|e| e.epoch)
+        self.entries
+            .iter()
+            .rev()
+            .find(|e| e.epoch <= epoch)
+            .map(|e| e.epoch)
     }
 
     /// Kafka's `endOffsetFor`: the largest known epoch ≤ `requested` and the offset where it
@@ -119,27 +126,70 @@ mod tests {
     #[test]
     fn end_offsets_as_kafka_computes_them() {
         let c = cache(&[(1, 0), (3, 10), (4, 25)]);
-        assert_eq!(c.end_offset_for(4, 40), (4, 40), "latest epoch ends at the log end");
+        assert_eq!(
+            c.end_offset_for(4, 40),
+            (4, 40),
+            "latest epoch ends at the log end"
+        );
         assert_eq!(c.end_offset_for(3, 40), (3, 25));
-        assert_eq!(c.end_offset_for(2, 40), (1, 10), "unknown epoch: the floor epoch and where it ends");
-        assert_eq!(c.end_offset_for(0, 40), (0, 0), "older than all: ends where the first starts");
-        assert_eq!(c.end_offset_for(5, 40), (UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET));
-        assert_eq!(c.end_offset_for(UNDEFINED_EPOCH, 40), (UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET));
-        assert_eq!(LeaderEpochCache::default().end_offset_for(0, 0), (UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET));
+        assert_eq!(
+            c.end_offset_for(2, 40),
+            (1, 10),
+            "unknown epoch: the floor epoch and where it ends"
+        );
+        assert_eq!(
+            c.end_offset_for(0, 40),
+            (0, 0),
+            "older than all: ends where the first starts"
+        );
+        assert_eq!(
+            c.end_offset_for(5, 40),
+            (UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET)
+        );
+        assert_eq!(
+            c.end_offset_for(UNDEFINED_EPOCH, 40),
+            (UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET)
+        );
+        assert_eq!(
+            LeaderEpochCache::default().end_offset_for(0, 0),
+            (UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET)
+        );
     }
 
     #[test]
     fn assign_ignores_stale_epochs_and_truncation_trims() {
         let mut c = cache(&[(1, 0), (1, 5), (0, 7), (2, 10)]);
-        assert_eq!(c.entries(), &[EpochEntry { epoch: 1, start_offset: 0 }, EpochEntry { epoch: 2, start_offset: 10 }]);
+        assert_eq!(
+            c.entries(),
+            &[
+                EpochEntry {
+                    epoch: 1,
+                    start_offset: 0
+                },
+                EpochEntry {
+                    epoch: 2,
+                    start_offset: 10
+                }
+            ]
+        );
         c.assign(3, 10);
-        assert_eq!(c.entries().len(), 2, "epoch 3 starting where 2 did replaces it");
+        assert_eq!(
+            c.entries().len(),
+            2,
+            "epoch 3 starting where 2 did replaces it"
+        );
         assert_eq!(c.latest_epoch(), Some(3));
         c.assign(5, 20);
         c.truncate_from_end(20);
         assert_eq!(c.latest_epoch(), Some(3));
         c.truncate_from_start(12);
-        assert_eq!(c.entries(), &[EpochEntry { epoch: 3, start_offset: 12 }]);
+        assert_eq!(
+            c.entries(),
+            &[EpochEntry {
+                epoch: 3,
+                start_offset: 12
+            }]
+        );
         assert_eq!(c.floor_epoch(10), Some(3));
         assert_eq!(c.floor_epoch(2), None);
         assert_eq!(c.to_checkpoint(), "0\n1\n3 12\n");

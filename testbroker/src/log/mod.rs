@@ -135,7 +135,11 @@ pub struct PartitionLog {
 
 impl PartitionLog {
     /// An empty log, in memory or (with `dir`) in that partition directory, created if missing.
-    pub fn create(dir: Option<PathBuf>, config: LogConfig, now_ms: i64) -> Result<PartitionLog, LogError> {
+    pub fn create(
+        dir: Option<PathBuf>,
+        config: LogConfig,
+        now_ms: i64,
+    ) -> Result<PartitionLog, LogError> {
         if let Some(dir) = &dir {
             std::fs::create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
         }
@@ -244,7 +248,10 @@ impl PartitionLog {
     }
 
     fn active(&self) -> &Segment {
-        self.segments.values().next_back().expect("a log always has an active segment")
+        self.segments
+            .values()
+            .next_back()
+            .expect("a log always has an active segment")
     }
 
     fn active_mut(&mut self) -> &mut Segment {
@@ -271,7 +278,8 @@ impl PartitionLog {
         assign_offsets(&mut raw, base_offset, leader_epoch, append_time)?;
         let max_timestamp = append_time.unwrap_or(batch.max_timestamp());
         self.maybe_roll(raw.len(), now_ms)?;
-        self.active_mut().append(&raw, base_offset, last_offset, max_timestamp)?;
+        self.active_mut()
+            .append(&raw, base_offset, last_offset, max_timestamp)?;
         self.note_epoch(leader_epoch, base_offset)?;
         Ok(AppendInfo {
             base_offset,
@@ -292,8 +300,12 @@ impl PartitionLog {
         }
         let raw = batch.as_bytes();
         self.maybe_roll_at(raw.len(), now_ms, batch.base_offset())?;
-        self.active_mut()
-            .append(raw, batch.base_offset(), batch.last_offset(), batch.max_timestamp())?;
+        self.active_mut().append(
+            raw,
+            batch.base_offset(),
+            batch.last_offset(),
+            batch.max_timestamp(),
+        )?;
         self.note_epoch(batch.partition_leader_epoch(), batch.base_offset())
     }
 
@@ -309,7 +321,12 @@ impl PartitionLog {
     }
 
     fn note_epoch(&mut self, epoch: i32, start_offset: i64) -> Result<(), LogError> {
-        if epoch >= 0 && self.epochs.latest_epoch().is_none_or(|latest| epoch > latest) {
+        if epoch >= 0
+            && self
+                .epochs
+                .latest_epoch()
+                .is_none_or(|latest| epoch > latest)
+        {
             self.epochs.assign(epoch, start_offset);
             self.write_epoch_checkpoint()?;
         }
@@ -329,7 +346,8 @@ impl PartitionLog {
     fn write_epoch_checkpoint(&self) -> Result<(), LogError> {
         if let Some(dir) = &self.dir {
             let path = dir.join(EPOCH_CHECKPOINT_FILE);
-            std::fs::write(&path, self.epochs.to_checkpoint()).map_err(|e| LogError::io(&path, e))?;
+            std::fs::write(&path, self.epochs.to_checkpoint())
+                .map_err(|e| LogError::io(&path, e))?;
         }
         Ok(())
     }
@@ -341,7 +359,12 @@ impl PartitionLog {
 
     /// Start a new active segment at `base_offset` when the active one is full or old (or when
     /// a follower's batch does not start where the active segment ends).
-    fn maybe_roll_at(&mut self, incoming: usize, now_ms: i64, base_offset: i64) -> Result<(), LogError> {
+    fn maybe_roll_at(
+        &mut self,
+        incoming: usize,
+        now_ms: i64,
+        base_offset: i64,
+    ) -> Result<(), LogError> {
         let config = &self.config;
         let active = self.active();
         let full = active.size_in_bytes() + incoming > config.segment_bytes;
@@ -359,7 +382,12 @@ impl PartitionLog {
             let empty = self.segments.remove(&base).expect("active segment");
             empty.delete_files()?;
         }
-        let segment = Segment::create(self.dir.as_deref(), base_offset, config.index_interval_bytes, now_ms)?;
+        let segment = Segment::create(
+            self.dir.as_deref(),
+            base_offset,
+            config.index_interval_bytes,
+            now_ms,
+        )?;
         self.segments.insert(base_offset, segment);
         Ok(())
     }
@@ -384,7 +412,11 @@ impl PartitionLog {
             });
         }
         // Start with the segment that would hold `offset`; a later one if that holds nothing past it.
-        let first = self.segments.range(..=offset).next_back().map_or(i64::MIN, |(b, _)| *b);
+        let first = self
+            .segments
+            .range(..=offset)
+            .next_back()
+            .map_or(i64::MIN, |(b, _)| *b);
         for segment in self.segments.range(first..).map(|(_, s)| s) {
             if let Some(found) = segment.find_batch(offset) {
                 return Ok(segment.read(found.position, max_bytes, max_offset, min_one_batch));
@@ -394,7 +426,10 @@ impl PartitionLog {
     }
 
     /// The first record with a timestamp ≥ `timestamp` (ListOffsets by time), if any.
-    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampOffset>, LogError> {
+    pub fn offset_for_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<TimestampOffset>, LogError> {
         for segment in self.segments.values() {
             let Some((_, found)) = segment.find_offset_by_timestamp(timestamp) else {
                 continue;
@@ -445,8 +480,12 @@ impl PartitionLog {
         match self.segments.values_mut().next_back() {
             Some(segment) => segment.truncate_to(offset)?,
             None => {
-                let segment =
-                    Segment::create(self.dir.as_deref(), offset, self.config.index_interval_bytes, now_ms)?;
+                let segment = Segment::create(
+                    self.dir.as_deref(),
+                    offset,
+                    self.config.index_interval_bytes,
+                    now_ms,
+                )?;
                 self.segments.insert(offset, segment);
             }
         }
@@ -460,7 +499,12 @@ impl PartitionLog {
         for (_, segment) in std::mem::take(&mut self.segments) {
             segment.delete_files()?;
         }
-        let segment = Segment::create(self.dir.as_deref(), offset, self.config.index_interval_bytes, now_ms)?;
+        let segment = Segment::create(
+            self.dir.as_deref(),
+            offset,
+            self.config.index_interval_bytes,
+            now_ms,
+        )?;
         self.segments.insert(offset, segment);
         self.log_start_offset = offset;
         self.high_watermark = offset;
@@ -538,7 +582,8 @@ impl PartitionLog {
     fn write_log_start_offset(&self) -> Result<(), LogError> {
         if let Some(dir) = &self.dir {
             let path = dir.join(LOG_START_OFFSET_FILE);
-            std::fs::write(&path, format!("{}\n", self.log_start_offset)).map_err(|e| LogError::io(&path, e))?;
+            std::fs::write(&path, format!("{}\n", self.log_start_offset))
+                .map_err(|e| LogError::io(&path, e))?;
         }
         Ok(())
     }

@@ -129,7 +129,12 @@ impl Segment {
                 break;
             }
             let size = batch.size_in_bytes();
-            segment.push_batch(&raw[position..position + size], batch.base_offset(), batch.last_offset(), batch.max_timestamp());
+            segment.push_batch(
+                &raw[position..position + size],
+                batch.base_offset(),
+                batch.last_offset(),
+                batch.max_timestamp(),
+            );
             position += size;
         }
         // Rewrite the files so they hold exactly what was recovered, with fresh indexes.
@@ -202,7 +207,9 @@ impl Segment {
     fn push_batch(&mut self, batch: &[u8], base_offset: i64, last_offset: i64, max_timestamp: i64) {
         let position = self.data.len();
         // Sparse index: an entry for the first batch, then one each `index.interval.bytes`.
-        if self.offset_index.is_empty() || self.bytes_since_last_index_entry >= self.index_interval_bytes {
+        if self.offset_index.is_empty()
+            || self.bytes_since_last_index_entry >= self.index_interval_bytes
+        {
             self.offset_index.push(OffsetIndexEntry {
                 relative_offset: (base_offset - self.base_offset) as u32,
                 position: position as u32,
@@ -254,7 +261,13 @@ impl Segment {
     /// Copy out whole batches starting at `position`: at most `max_bytes`, except that the first
     /// batch is returned whole even when larger (KIP-74) if `min_one_batch`; only batches whose
     /// last offset is below `max_offset`.
-    pub fn read(&self, position: usize, max_bytes: usize, max_offset: i64, min_one_batch: bool) -> Bytes {
+    pub fn read(
+        &self,
+        position: usize,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one_batch: bool,
+    ) -> Bytes {
         let mut end = position;
         for b in self.batches_from(position) {
             let last = b.header.base_offset + i64::from(b.header.last_offset_delta);
@@ -340,7 +353,10 @@ impl Segment {
     /// Make written data durable (a clean shutdown flushes; a crash may lose unflushed data).
     pub fn flush(&mut self) -> Result<(), LogError> {
         if let Some(files) = &mut self.files {
-            files.log.sync_data().map_err(|e| LogError::io(&files.log_path, e))?;
+            files
+                .log
+                .sync_data()
+                .map_err(|e| LogError::io(&files.log_path, e))?;
         }
         Ok(())
     }
@@ -370,12 +386,18 @@ impl SegmentFiles {
     }
 
     fn append_log(&mut self, batch: &[u8]) -> Result<(), LogError> {
-        self.log.write_all(batch).map_err(|e| LogError::io(&self.log_path, e))
+        self.log
+            .write_all(batch)
+            .map_err(|e| LogError::io(&self.log_path, e))
     }
 
     fn write_all_log(&mut self, data: &[u8]) -> Result<(), LogError> {
-        self.log.set_len(0).map_err(|e| LogError::io(&self.log_path, e))?;
-        self.index.set_len(0).map_err(|e| LogError::io(&self.index_path, e))?;
+        self.log
+            .set_len(0)
+            .map_err(|e| LogError::io(&self.log_path, e))?;
+        self.index
+            .set_len(0)
+            .map_err(|e| LogError::io(&self.index_path, e))?;
         self.time_index
             .set_len(0)
             .map_err(|e| LogError::io(&self.time_index_path, e))?;
@@ -387,7 +409,9 @@ impl SegmentFiles {
         let mut buf = [0u8; 8];
         buf[..4].copy_from_slice(&entry.relative_offset.to_be_bytes());
         buf[4..].copy_from_slice(&entry.position.to_be_bytes());
-        self.index.write_all(&buf).map_err(|e| LogError::io(&self.index_path, e))
+        self.index
+            .write_all(&buf)
+            .map_err(|e| LogError::io(&self.index_path, e))
     }
 
     /// Kafka's time index entry: timestamp (8 bytes) and relative offset (4 bytes), big-endian.

@@ -8,7 +8,8 @@ fn batch(n: usize, ts0: i64, value_len: usize) -> RecordBatch {
     let mut b = BatchBuilder::new(BatchOptions::default());
     let value = vec![b'v'; value_len];
     for i in 0..n {
-        b.append(ts0 + i as i64, Some(b"k"), Some(&value), &[]).unwrap();
+        b.append(ts0 + i as i64, Some(b"k"), Some(&value), &[])
+            .unwrap();
     }
     RecordBatch::parse(&b.finish().unwrap()).unwrap()
 }
@@ -34,9 +35,16 @@ fn small_segments() -> LogConfig {
 #[test]
 fn leader_append_assigns_offsets_and_epoch() {
     let mut log = PartitionLog::create(None, LogConfig::default(), NOW).unwrap();
-    let a = log.append_as_leader(&batch(3, NOW, 10), 7, false, NOW).unwrap();
-    let b = log.append_as_leader(&batch(2, NOW, 10), 7, false, NOW).unwrap();
-    assert_eq!((a.base_offset, a.last_offset, a.log_append_time_ms), (0, 2, -1));
+    let a = log
+        .append_as_leader(&batch(3, NOW, 10), 7, false, NOW)
+        .unwrap();
+    let b = log
+        .append_as_leader(&batch(2, NOW, 10), 7, false, NOW)
+        .unwrap();
+    assert_eq!(
+        (a.base_offset, a.last_offset, a.log_append_time_ms),
+        (0, 2, -1)
+    );
     assert_eq!((b.base_offset, b.last_offset), (3, 4));
     assert_eq!(log.log_end_offset(), 5);
     let data = log.read(0, 1 << 20, i64::MAX, true).unwrap();
@@ -49,7 +57,9 @@ fn leader_append_assigns_offsets_and_epoch() {
 #[test]
 fn log_append_time_stamps_batches() {
     let mut log = PartitionLog::create(None, LogConfig::default(), NOW).unwrap();
-    let info = log.append_as_leader(&batch(2, 5, 1), 0, true, NOW + 42).unwrap();
+    let info = log
+        .append_as_leader(&batch(2, 5, 1), 0, true, NOW + 42)
+        .unwrap();
     assert_eq!(info.log_append_time_ms, NOW + 42);
     let data = log.read(0, 1 << 20, i64::MAX, true).unwrap();
     let b = RecordBatch::parse(&data).unwrap();
@@ -63,29 +73,50 @@ fn log_append_time_stamps_batches() {
 fn read_respects_high_watermark_max_bytes_and_kip74() {
     let mut log = PartitionLog::create(None, LogConfig::default(), NOW).unwrap();
     for _ in 0..5 {
-        log.append_as_leader(&batch(2, NOW, 100), 0, false, NOW).unwrap();
+        log.append_as_leader(&batch(2, NOW, 100), 0, false, NOW)
+            .unwrap();
     }
     // Only below offset 4 (two batches).
-    assert_eq!(offsets_in(log.read(0, 1 << 20, 4, true).unwrap()), vec![0, 1, 2, 3]);
+    assert_eq!(
+        offsets_in(log.read(0, 1 << 20, 4, true).unwrap()),
+        vec![0, 1, 2, 3]
+    );
     // max_bytes smaller than one batch: the first batch still comes back whole (KIP-74)...
-    assert_eq!(offsets_in(log.read(0, 10, i64::MAX, true).unwrap()), vec![0, 1]);
+    assert_eq!(
+        offsets_in(log.read(0, 10, i64::MAX, true).unwrap()),
+        vec![0, 1]
+    );
     // ...unless this partition is not the first in the response.
     assert!(log.read(0, 10, i64::MAX, false).unwrap().is_empty());
     // Reading from the middle of a batch returns the whole batch; the reader skips below.
-    assert_eq!(offsets_in(log.read(3, 1 << 20, 6, true).unwrap()), vec![2, 3, 4, 5]);
+    assert_eq!(
+        offsets_in(log.read(3, 1 << 20, 6, true).unwrap()),
+        vec![2, 3, 4, 5]
+    );
     // At the log end: nothing; past it or before the start: out of range.
     assert!(log.read(10, 1 << 20, i64::MAX, true).unwrap().is_empty());
-    assert!(matches!(log.read(11, 100, i64::MAX, true), Err(LogError::OffsetOutOfRange { .. })));
-    assert!(matches!(log.read(-1, 100, i64::MAX, true), Err(LogError::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        log.read(11, 100, i64::MAX, true),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+    assert!(matches!(
+        log.read(-1, 100, i64::MAX, true),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
 }
 
 #[test]
 fn segments_roll_by_size_and_time_and_reads_cross_them() {
     let mut log = PartitionLog::create(None, small_segments(), NOW).unwrap();
     for i in 0..20 {
-        log.append_as_leader(&batch(1, NOW + i, 200), 0, false, NOW).unwrap();
+        log.append_as_leader(&batch(1, NOW + i, 200), 0, false, NOW)
+            .unwrap();
     }
-    assert!(log.segment_count() > 3, "rolled into {} segments", log.segment_count());
+    assert!(
+        log.segment_count() > 3,
+        "rolled into {} segments",
+        log.segment_count()
+    );
     let bases = log.segment_base_offsets();
     assert_eq!(bases[0], 0);
     // Every offset is readable from whichever segment holds it.
@@ -98,11 +129,17 @@ fn segments_roll_by_size_and_time_and_reads_cross_them() {
     assert_eq!(first.len() as i64, bases[1]);
 
     let mut timed = PartitionLog::create(None, LogConfig::default(), NOW).unwrap();
-    timed.append_as_leader(&batch(1, NOW, 1), 0, false, NOW).unwrap();
-    timed.append_as_leader(&batch(1, NOW, 1), 0, false, NOW + 1).unwrap();
+    timed
+        .append_as_leader(&batch(1, NOW, 1), 0, false, NOW)
+        .unwrap();
+    timed
+        .append_as_leader(&batch(1, NOW, 1), 0, false, NOW + 1)
+        .unwrap();
     assert_eq!(timed.segment_count(), 1);
     let week = LogConfig::default().segment_ms;
-    timed.append_as_leader(&batch(1, NOW, 1), 0, false, NOW + week).unwrap();
+    timed
+        .append_as_leader(&batch(1, NOW, 1), 0, false, NOW + week)
+        .unwrap();
     assert_eq!(timed.segment_base_offsets(), vec![0, 2]);
 }
 
@@ -110,16 +147,28 @@ fn segments_roll_by_size_and_time_and_reads_cross_them() {
 fn sparse_offset_index_has_an_entry_per_interval() {
     let mut log = PartitionLog::create(None, LogConfig::default(), NOW).unwrap();
     for _ in 0..50 {
-        log.append_as_leader(&batch(1, NOW, 1000), 0, false, NOW).unwrap();
+        log.append_as_leader(&batch(1, NOW, 1000), 0, false, NOW)
+            .unwrap();
     }
     let segment = log.segments.values().next().unwrap();
     let index = segment.offset_index();
     // ~1070-byte batches, an entry every 4096 bytes: one entry per ~4-5 batches.
-    assert!(index.len() > 8 && index.len() < 20, "{} entries", index.len());
+    assert!(
+        index.len() > 8 && index.len() < 20,
+        "{} entries",
+        index.len()
+    );
     assert_eq!(index[0].relative_offset, 0);
-    assert!(index.windows(2).all(|w| w[0].relative_offset < w[1].relative_offset));
+    assert!(
+        index
+            .windows(2)
+            .all(|w| w[0].relative_offset < w[1].relative_offset)
+    );
     for offset in [0, 17, 33, 49] {
-        assert_eq!(offsets_in(log.read(offset, 1, i64::MAX, true).unwrap()), vec![offset]);
+        assert_eq!(
+            offsets_in(log.read(offset, 1, i64::MAX, true).unwrap()),
+            vec![offset]
+        );
     }
 }
 
@@ -129,18 +178,52 @@ fn offsets_by_timestamp() {
     // Timestamps 1000..1010, 2000..2010, ..., out of order across batches for the max case.
     for (i, ts) in [1000, 2000, 5000, 3000, 4000].into_iter().enumerate() {
         let _ = i;
-        log.append_as_leader(&batch(10, ts, 50), 0, false, NOW).unwrap();
+        log.append_as_leader(&batch(10, ts, 50), 0, false, NOW)
+            .unwrap();
     }
     let at = |ts| log.offset_for_timestamp(ts).unwrap();
-    assert_eq!(at(0), Some(TimestampOffset { offset: 0, timestamp: 1000 }));
-    assert_eq!(at(1005), Some(TimestampOffset { offset: 5, timestamp: 1005 }));
-    assert_eq!(at(1010), Some(TimestampOffset { offset: 10, timestamp: 2000 }));
-    assert_eq!(at(3500), Some(TimestampOffset { offset: 20, timestamp: 5000 }));
-    assert_eq!(at(5009), Some(TimestampOffset { offset: 29, timestamp: 5009 }));
+    assert_eq!(
+        at(0),
+        Some(TimestampOffset {
+            offset: 0,
+            timestamp: 1000
+        })
+    );
+    assert_eq!(
+        at(1005),
+        Some(TimestampOffset {
+            offset: 5,
+            timestamp: 1005
+        })
+    );
+    assert_eq!(
+        at(1010),
+        Some(TimestampOffset {
+            offset: 10,
+            timestamp: 2000
+        })
+    );
+    assert_eq!(
+        at(3500),
+        Some(TimestampOffset {
+            offset: 20,
+            timestamp: 5000
+        })
+    );
+    assert_eq!(
+        at(5009),
+        Some(TimestampOffset {
+            offset: 29,
+            timestamp: 5009
+        })
+    );
     assert_eq!(at(5010), None);
     assert_eq!(
         log.max_timestamp_offset().unwrap(),
-        Some(TimestampOffset { offset: 29, timestamp: 5009 })
+        Some(TimestampOffset {
+            offset: 29,
+            timestamp: 5009
+        })
     );
 }
 
@@ -148,7 +231,8 @@ fn offsets_by_timestamp() {
 fn truncation_removes_batches_and_lowers_high_watermark() {
     let mut log = PartitionLog::create(None, small_segments(), NOW).unwrap();
     for _ in 0..10 {
-        log.append_as_leader(&batch(2, NOW, 150), 0, false, NOW).unwrap();
+        log.append_as_leader(&batch(2, NOW, 150), 0, false, NOW)
+            .unwrap();
     }
     log.set_high_watermark(20);
     assert_eq!(log.high_watermark(), 20);
@@ -156,9 +240,14 @@ fn truncation_removes_batches_and_lowers_high_watermark() {
     // Offset 9 sits in the batch 8..=9, which goes whole.
     assert_eq!(log.log_end_offset(), 8);
     assert_eq!(log.high_watermark(), 8);
-    assert_eq!(offsets_in(log.read(6, 1 << 20, i64::MAX, true).unwrap()), vec![6, 7]);
+    assert_eq!(
+        offsets_in(log.read(6, 1 << 20, i64::MAX, true).unwrap()),
+        vec![6, 7]
+    );
     // New appends continue from the truncation point.
-    let info = log.append_as_leader(&batch(1, NOW, 1), 1, false, NOW).unwrap();
+    let info = log
+        .append_as_leader(&batch(1, NOW, 1), 1, false, NOW)
+        .unwrap();
     assert_eq!(info.base_offset, 8);
     // Truncating to the start empties the log.
     log.truncate_to(0, NOW).unwrap();
@@ -170,7 +259,9 @@ fn follower_append_keeps_leader_offsets() {
     let mut leader = PartitionLog::create(None, LogConfig::default(), NOW).unwrap();
     let mut follower = PartitionLog::create(None, LogConfig::default(), NOW).unwrap();
     for _ in 0..3 {
-        leader.append_as_leader(&batch(4, NOW, 8), 3, false, NOW).unwrap();
+        leader
+            .append_as_leader(&batch(4, NOW, 8), 3, false, NOW)
+            .unwrap();
     }
     let data = leader.read(0, 1 << 20, i64::MAX, true).unwrap();
     for b in BatchIter::new(data.clone()) {
@@ -190,13 +281,17 @@ fn follower_append_keeps_leader_offsets() {
 fn delete_records_and_retention_move_the_log_start() {
     let mut log = PartitionLog::create(None, small_segments(), NOW).unwrap();
     for i in 0..20 {
-        log.append_as_leader(&batch(1, NOW + i, 200), 0, false, NOW).unwrap();
+        log.append_as_leader(&batch(1, NOW + i, 200), 0, false, NOW)
+            .unwrap();
     }
     // Not past the high watermark.
     assert!(log.delete_records_before(5).is_err());
     log.set_high_watermark(20);
     assert_eq!(log.delete_records_before(5).unwrap(), 5);
-    assert!(matches!(log.read(4, 1, i64::MAX, true), Err(LogError::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        log.read(4, 1, i64::MAX, true),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
     assert_eq!(offsets_in(log.read(5, 1, i64::MAX, true).unwrap()), vec![5]);
     assert!(log.segment_base_offsets()[0] <= 5);
 
@@ -222,13 +317,18 @@ fn delete_records_and_retention_move_the_log_start() {
 
 #[test]
 fn data_dir_layout_and_recovery() {
-    let dir = std::env::temp_dir().join(format!("kafkit-log-test-{}-{:?}", std::process::id(), std::thread::current().id()));
+    let dir = std::env::temp_dir().join(format!(
+        "kafkit-log-test-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     let part = dir.join("orders-0");
     {
         let mut log = PartitionLog::create(Some(part.clone()), small_segments(), NOW).unwrap();
         for i in 0..12 {
-            log.append_as_leader(&batch(1, NOW + i, 200), 2, false, NOW).unwrap();
+            log.append_as_leader(&batch(1, NOW + i, 200), 2, false, NOW)
+                .unwrap();
         }
         log.set_high_watermark(12);
         log.delete_records_before(1).unwrap();
@@ -268,7 +368,13 @@ fn compressed_batches_are_stored_as_sent() {
         ..BatchOptions::default()
     });
     for i in 0..100 {
-        b.append(NOW + i, None, Some(b"compressible compressible compressible"), &[]).unwrap();
+        b.append(
+            NOW + i,
+            None,
+            Some(b"compressible compressible compressible"),
+            &[],
+        )
+        .unwrap();
     }
     let raw = b.finish().unwrap();
     let parsed = RecordBatch::parse(&raw).unwrap();
@@ -286,16 +392,27 @@ fn epoch_cache_follows_appends_truncation_and_reload() {
     let dir = std::env::temp_dir().join(format!("kafkit-epoch-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let mut log = PartitionLog::create(Some(dir.clone()), LogConfig::default(), NOW).unwrap();
-    log.append_as_leader(&batch(5, NOW, 1), 0, false, NOW).unwrap(); // 0..=4 epoch 0
-    log.append_as_leader(&batch(5, NOW, 1), 2, false, NOW).unwrap(); // 5..=9 epoch 2
-    log.append_as_leader(&batch(5, NOW, 1), 2, false, NOW).unwrap(); // 10..=14 epoch 2
-    log.append_as_leader(&batch(5, NOW, 1), 3, false, NOW).unwrap(); // 15..=19 epoch 3
+    log.append_as_leader(&batch(5, NOW, 1), 0, false, NOW)
+        .unwrap(); // 0..=4 epoch 0
+    log.append_as_leader(&batch(5, NOW, 1), 2, false, NOW)
+        .unwrap(); // 5..=9 epoch 2
+    log.append_as_leader(&batch(5, NOW, 1), 2, false, NOW)
+        .unwrap(); // 10..=14 epoch 2
+    log.append_as_leader(&batch(5, NOW, 1), 3, false, NOW)
+        .unwrap(); // 15..=19 epoch 3
     assert_eq!(log.end_offset_for_epoch(3), (3, 20));
     assert_eq!(log.end_offset_for_epoch(2), (2, 15));
     assert_eq!(log.end_offset_for_epoch(1), (0, 5));
-    assert_eq!(std::fs::read_to_string(dir.join("leader-epoch-checkpoint")).unwrap(), "0\n3\n0 0\n2 5\n3 15\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("leader-epoch-checkpoint")).unwrap(),
+        "0\n3\n0 0\n2 5\n3 15\n"
+    );
     log.truncate_to(15, NOW).unwrap();
-    assert_eq!(log.end_offset_for_epoch(3), (-1, -1), "epoch 3 is gone with its batches");
+    assert_eq!(
+        log.end_offset_for_epoch(3),
+        (-1, -1),
+        "epoch 3 is gone with its batches"
+    );
     assert_eq!(log.end_offset_for_epoch(2), (2, 15));
     drop(log);
     let reopened = PartitionLog::open(dir.clone(), LogConfig::default(), NOW).unwrap();
