@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::broker::{Broker, BrokerSettings, ClusterShared};
+use crate::broker::{Broker, BrokerSettings, BrokerState, ClusterShared};
 use crate::controller::{Controller, ControllerDefaults, ControllerError, NewTopic};
 use crate::metadata::{BrokerRegistration, MetadataImage};
 
@@ -37,6 +37,9 @@ pub enum ClusterError {
     /// The builder's settings do not make a cluster.
     #[error("invalid cluster settings: {0}")]
     InvalidSettings(String),
+    /// A wait for a condition ran out of time.
+    #[error("timed out: {0}")]
+    Timeout(String),
     /// Metadata did not reach every broker in time.
     #[error("metadata did not propagate to every broker within {0:?}")]
     PropagationTimeout(Duration),
@@ -69,6 +72,10 @@ pub struct ClusterBuilder {
     cluster_id: String,
     max_frame_size: usize,
     retention_check_interval: Duration,
+    auto_leader_rebalance: bool,
+    replica_lag_time_max: Duration,
+    replica_fetch_wait_max: Duration,
+    flush_interval: Duration,
 }
 
 impl Default for ClusterBuilder {
@@ -86,6 +93,10 @@ impl Default for ClusterBuilder {
             cluster_id: String::new(),
             max_frame_size: kafkit::protocol::frame::DEFAULT_MAX_FRAME_SIZE,
             retention_check_interval: Duration::from_secs(300),
+            auto_leader_rebalance: true,
+            replica_lag_time_max: Duration::from_secs(30),
+            replica_fetch_wait_max: Duration::from_millis(500),
+            flush_interval: Duration::from_secs(1),
         }
     }
 }
@@ -183,6 +194,34 @@ impl ClusterBuilder {
         self
     }
 
+    /// `auto.leader.rebalance.enable` (default true): leadership returns to a partition's
+    /// preferred replica as soon as it is back in the ISR.
+    pub fn auto_leader_rebalance(mut self, enabled: bool) -> Self {
+        self.auto_leader_rebalance = enabled;
+        self
+    }
+
+    /// `replica.lag.time.max.ms` (default 30 s): a follower that has not caught up for this
+    /// long leaves the ISR.
+    pub fn replica_lag_time_max(mut self, lag: Duration) -> Self {
+        self.replica_lag_time_max = lag;
+        self
+    }
+
+    /// `replica.fetch.wait.max.ms` (default 500 ms): how long a follower's fetch waits at the
+    /// leader for new data.
+    pub fn replica_fetch_wait_max(mut self, wait: Duration) -> Self {
+        self.replica_fetch_wait_max = wait;
+        self
+    }
+
+    /// How often replica logs are flushed (default 1 s). What was appended since a replica's
+    /// last flush is lost when its broker is crashed with [`Cluster::crash_broker`].
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.flush_interval = interval;
+        self
+    }
+
     /// Start the cluster: bind every listener, create the declared topics, start the brokers
     /// and wait until every broker has the topics' metadata.
     pub async fn build(self) -> Result<Cluster, ClusterError> {
@@ -234,6 +273,7 @@ impl ClusterBuilder {
                 .default_replication_factor
                 .unwrap_or(self.brokers.min(3) as i16),
             topic_configs: self.default_topic_configs.clone(),
+            auto_leader_rebalance: self.auto_leader_rebalance,
         };
         let controller = Controller::new(cluster_id, registrations, defaults);
         for topic in &self.topics {
@@ -245,6 +285,9 @@ impl ClusterBuilder {
             data_dir: self.data_dir.clone(),
             message_max_bytes: 1_048_588,
             retention_check_interval: self.retention_check_interval,
+            replica_lag_time_max: self.replica_lag_time_max,
+            replica_fetch_wait_max: self.replica_fetch_wait_max,
+            flush_interval: self.flush_interval,
         };
         let shared = Arc::new(ClusterShared::new(controller, settings));
         let mut brokers = BTreeMap::new();
@@ -261,6 +304,7 @@ impl ClusterBuilder {
         let cluster = Cluster {
             shared,
             brokers: Mutex::new(brokers),
+            stopped: Mutex::new(BTreeMap::new()),
         };
         cluster.wait_for_metadata().await?;
         Ok(cluster)
@@ -300,6 +344,8 @@ impl ClusterBuilder {
 pub struct Cluster {
     shared: Arc<ClusterShared>,
     brokers: Mutex<BTreeMap<i32, Broker>>,
+    /// Stopped brokers: their state (replica logs) and last address, for a restart.
+    stopped: Mutex<BTreeMap<i32, (Arc<BrokerState>, SocketAddr)>>,
 }
 
 impl Cluster {
@@ -383,6 +429,20 @@ impl Cluster {
         }
     }
 
+    pub(crate) fn brokers_map(&self) -> std::sync::MutexGuard<'_, BTreeMap<i32, Broker>> {
+        self.brokers.lock().expect("brokers lock")
+    }
+
+    pub(crate) fn stopped_map(
+        &self,
+    ) -> std::sync::MutexGuard<'_, BTreeMap<i32, (Arc<BrokerState>, SocketAddr)>> {
+        self.stopped.lock().expect("stopped lock")
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<ClusterShared> {
+        &self.shared
+    }
+
     /// Apply retention on every broker now; returns the number of segments deleted.
     pub fn enforce_retention(&self) -> usize {
         self.brokers
@@ -397,7 +457,7 @@ impl Cluster {
     pub async fn shutdown(self) {
         let brokers = std::mem::take(&mut *self.brokers.lock().expect("brokers lock"));
         for (_, broker) in brokers {
-            broker.shutdown().await;
+            broker.shutdown(true).await;
         }
     }
 }

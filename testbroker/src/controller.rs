@@ -50,6 +50,15 @@ pub struct NewTopic {
     pub configs: Vec<(String, String)>,
 }
 
+/// A leader's request to change a partition's ISR (Kafka's AlterPartition).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IsrChange {
+    /// A caught-up follower rejoins.
+    Add(i32),
+    /// Lagging followers leave.
+    Remove(Vec<i32>),
+}
+
 /// Cluster-wide defaults the controller applies.
 #[derive(Debug, Clone)]
 pub struct ControllerDefaults {
@@ -59,6 +68,9 @@ pub struct ControllerDefaults {
     pub replication_factor: i16,
     /// Config overrides applied to every new topic (below the topic's own).
     pub topic_configs: Vec<(String, String)>,
+    /// `auto.leader.rebalance.enable`: give leadership back to the preferred replica as soon as
+    /// it rejoins the ISR.
+    pub auto_leader_rebalance: bool,
 }
 
 /// Validate a topic name as Kafka does: 1-249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
@@ -321,6 +333,170 @@ impl Controller {
         })
     }
 
+    /// A leader at `leader_epoch` asks to change its partition's ISR. Refused with
+    /// FENCED_LEADER_EPOCH / NOT_LEADER_OR_FOLLOWER when it no longer leads at that epoch (a
+    /// stale leader cannot shrink the ISR to keep accepting writes). When the preferred replica
+    /// rejoins and `auto_leader_rebalance` is on, leadership moves back to it.
+    pub fn alter_isr(
+        &self,
+        topic: &str,
+        partition: i32,
+        leader_id: i32,
+        leader_epoch: i32,
+        change: IsrChange,
+    ) -> Result<PartitionMetadata, ControllerError> {
+        let rebalance = self.defaults.auto_leader_rebalance;
+        let alive: Vec<i32> = self.image().alive_brokers().map(|b| b.id).collect();
+        self.update_partition(topic, partition, |p| {
+            if p.leader != leader_id {
+                return Err(ControllerError::new(
+                    ErrorCode::NotLeaderOrFollower,
+                    format!("broker {leader_id} does not lead {topic}-{partition}"),
+                ));
+            }
+            if p.leader_epoch != leader_epoch {
+                return Err(ControllerError::new(
+                    ErrorCode::FencedLeaderEpoch,
+                    format!("leader epoch {leader_epoch} is stale for {topic}-{partition}"),
+                ));
+            }
+            match &change {
+                IsrChange::Add(id) => {
+                    if !p.replicas.contains(id) || !alive.contains(id) {
+                        return Err(ControllerError::new(
+                            ErrorCode::InvalidRequest,
+                            format!("broker {id} cannot join the ISR"),
+                        ));
+                    }
+                    if !p.isr.contains(id) {
+                        p.isr.push(*id);
+                    }
+                    let preferred = p.replicas[0];
+                    if rebalance && *id == preferred && p.leader != preferred {
+                        p.leader = preferred;
+                    }
+                }
+                IsrChange::Remove(ids) => {
+                    p.isr.retain(|r| *r == p.leader || !ids.contains(r));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// A broker stopped or was cut off: it is fenced, leaves every ISR, and each partition it
+    /// led gets a new leader from the remaining ISR (bumping the leader epoch). With no ISR
+    /// member left the partition goes offline (leader -1, the ISR kept as it was), unless the
+    /// topic allows unclean election, in which case any live replica takes over with an ISR of
+    /// itself (possibly losing committed data).
+    pub fn broker_down(&self, id: i32) {
+        let _ = self.update(|image| {
+            if let Some(b) = image.brokers.get_mut(&id) {
+                b.alive = false;
+            }
+            let alive: Vec<i32> = image.alive_brokers().map(|b| b.id).collect();
+            image.controller_id = alive.iter().copied().min().unwrap_or(-1);
+            for (name, topic) in image.topics.iter_mut() {
+                if !topic.partitions.iter().any(|p| p.replicas.contains(&id)) {
+                    continue;
+                }
+                let unclean = topic.config.unclean_leader_election();
+                let mut t = (**topic).clone();
+                for p in t.partitions.iter_mut().filter(|p| p.replicas.contains(&id)) {
+                    let before = p.clone();
+                    if p.leader == id {
+                        let next = p.isr.iter().copied().find(|r| *r != id && alive.contains(r));
+                        match next {
+                            Some(next) => {
+                                p.leader = next;
+                                p.isr.retain(|r| *r != id);
+                            }
+                            None if unclean => match p.replicas.iter().copied().find(|r| alive.contains(r)) {
+                                Some(next) => {
+                                    tracing::warn!(topic = %name, partition = p.partition, leader = next, "unclean leader election");
+                                    p.leader = next;
+                                    p.isr = vec![next];
+                                }
+                                None => p.leader = -1,
+                            },
+                            None => p.leader = -1,
+                        }
+                    } else if p.isr.len() > 1 {
+                        p.isr.retain(|r| *r != id);
+                    }
+                    bump_epochs(&before, p);
+                }
+                *topic = Arc::new(t);
+            }
+            Ok(())
+        });
+    }
+
+    /// A broker is back (possibly at a new address): unfenced, and offline partitions whose ISR
+    /// names it (or, with unclean election allowed, any offline partition it replicates) get it
+    /// as leader. It rejoins other ISRs by catching up.
+    pub fn broker_up(&self, registration: BrokerRegistration) {
+        let id = registration.id;
+        let _ = self.update(|image| {
+            image.brokers.insert(
+                id,
+                BrokerRegistration {
+                    alive: true,
+                    ..registration
+                },
+            );
+            let alive: Vec<i32> = image.alive_brokers().map(|b| b.id).collect();
+            image.controller_id = alive.iter().copied().min().unwrap_or(-1);
+            for topic in image.topics.values_mut() {
+                let unclean = topic.config.unclean_leader_election();
+                if !topic
+                    .partitions
+                    .iter()
+                    .any(|p| p.leader < 0 && p.replicas.contains(&id))
+                {
+                    continue;
+                }
+                let mut t = (**topic).clone();
+                for p in t
+                    .partitions
+                    .iter_mut()
+                    .filter(|p| p.leader < 0 && p.replicas.contains(&id))
+                {
+                    let before = p.clone();
+                    if p.isr.contains(&id) {
+                        p.leader = id;
+                    } else if unclean {
+                        p.leader = id;
+                        p.isr = vec![id];
+                    }
+                    bump_epochs(&before, p);
+                }
+                *topic = Arc::new(t);
+            }
+            Ok(())
+        });
+    }
+
+    /// Move a partition's leadership to `broker`, which must be in the ISR and alive.
+    pub fn move_leader(
+        &self,
+        topic: &str,
+        partition: i32,
+        broker: i32,
+    ) -> Result<PartitionMetadata, ControllerError> {
+        let alive: Vec<i32> = self.image().alive_brokers().map(|b| b.id).collect();
+        self.update_partition(topic, partition, |p| {
+            if !p.isr.contains(&broker) || !alive.contains(&broker) {
+                return Err(ControllerError::new(
+                    ErrorCode::EligibleLeadersNotAvailable,
+                    format!("broker {broker} is not a live in-sync replica of {topic}-{partition} (ISR {:?})", p.isr),
+                ));
+            }
+            p.leader = broker;
+            Ok(())
+        })
+    }
+
     /// Change one partition's leader/ISR state, bumping the partition epoch (and the leader
     /// epoch when the leader changes).
     pub fn update_partition(
@@ -345,16 +521,21 @@ impl Controller {
             })?;
             let before = p.clone();
             change(p)?;
-            if p.leader != before.leader {
-                p.leader_epoch = before.leader_epoch + 1;
-            }
-            if *p != before {
-                p.partition_epoch = before.partition_epoch + 1;
-            }
+            bump_epochs(&before, p);
             let out = p.clone();
             image.topics.insert(topic.to_string(), Arc::new(t));
             Ok(out)
         })
+    }
+}
+
+/// A leader change bumps the leader epoch; any change bumps the partition epoch.
+fn bump_epochs(before: &PartitionMetadata, p: &mut PartitionMetadata) {
+    if p.leader != before.leader {
+        p.leader_epoch = before.leader_epoch + 1;
+    }
+    if *p != *before {
+        p.partition_epoch = before.partition_epoch + 1;
     }
 }
 
@@ -429,6 +610,7 @@ mod tests {
                 partitions: 1,
                 replication_factor: 1,
                 topic_configs: vec![],
+                auto_leader_rebalance: true,
             },
         )
     }
@@ -555,6 +737,75 @@ mod tests {
         assert_eq!(isr_only.leader_epoch, after.leader_epoch);
         assert_eq!(isr_only.partition_epoch, after.partition_epoch + 1);
         assert!(c.delete_topic("t").is_ok());
+    }
+
+    #[test]
+    fn failover_elects_from_the_isr_and_preferred_leader_returns() {
+        let c = controller(3);
+        c.create_topic(&topic("t", 3, 3), false).unwrap();
+        let p0 = c.image().partition("t", 0).unwrap().clone();
+        assert_eq!(p0.leader, 1);
+        c.broker_down(1);
+        let image = c.image();
+        let after = image.partition("t", 0).unwrap();
+        assert_eq!(after.leader, 2, "next ISR member in replica order");
+        assert_eq!(after.leader_epoch, p0.leader_epoch + 1);
+        assert!(!after.isr.contains(&1));
+        assert!(
+            image.topics["t"]
+                .partitions
+                .iter()
+                .all(|p| !p.isr.contains(&1))
+        );
+        assert_eq!(image.controller_id, 2);
+        assert!(!image.brokers[&1].alive);
+        // A stale leader cannot change the ISR.
+        let stale = c.alter_isr("t", 0, 1, p0.leader_epoch, IsrChange::Remove(vec![3]));
+        assert_eq!(stale.unwrap_err().code, ErrorCode::NotLeaderOrFollower);
+        let stale_epoch = c.alter_isr("t", 0, 2, p0.leader_epoch, IsrChange::Remove(vec![3]));
+        assert_eq!(stale_epoch.unwrap_err().code, ErrorCode::FencedLeaderEpoch);
+        // Broker 1 returns and catches up: it rejoins and, being preferred, leads again.
+        let reg = image.brokers[&1].clone();
+        c.broker_up(reg);
+        let epoch = c.image().partition("t", 0).unwrap().leader_epoch;
+        let back = c.alter_isr("t", 0, 2, epoch, IsrChange::Add(1)).unwrap();
+        assert_eq!((back.leader, back.leader_epoch), (1, epoch + 1));
+    }
+
+    #[test]
+    fn offline_without_isr_unless_unclean_election() {
+        let c = controller(2);
+        c.create_topic(&topic("clean", 1, 2), false).unwrap();
+        let mut unclean = topic("unclean", 1, 2);
+        unclean.configs = vec![("unclean.leader.election.enable".into(), "true".into())];
+        c.create_topic(&unclean, false).unwrap();
+        // Follower 2 drops out of both ISRs, then leader 1 dies.
+        for t in ["clean", "unclean"] {
+            let epoch = c.image().partition(t, 0).unwrap().leader_epoch;
+            c.alter_isr(t, 0, 1, epoch, IsrChange::Remove(vec![2]))
+                .unwrap();
+        }
+        c.broker_down(1);
+        let image = c.image();
+        assert_eq!(image.partition("clean", 0).unwrap().leader, -1, "offline");
+        assert_eq!(
+            image.partition("clean", 0).unwrap().isr,
+            vec![1],
+            "ISR kept"
+        );
+        assert_eq!(
+            image.partition("unclean", 0).unwrap().leader,
+            2,
+            "unclean election"
+        );
+        assert_eq!(image.partition("unclean", 0).unwrap().isr, vec![2]);
+        // The last ISR member returning brings the clean partition back.
+        c.broker_up(image.brokers[&1].clone());
+        assert_eq!(c.image().partition("clean", 0).unwrap().leader, 1);
+        assert_eq!(
+            c.move_leader("unclean", 0, 1).unwrap_err().code,
+            ErrorCode::EligibleLeadersNotAvailable
+        );
         assert_eq!(
             c.delete_topic("t").unwrap_err().code,
             ErrorCode::UnknownTopicOrPartition

@@ -30,6 +30,7 @@
 //! |---|---|
 //! | [`cluster`] | the embedding API: builder, handle, shutdown |
 //! | [`controller`] | the single writer of metadata: topics, partitions, leaders, configs |
+//! | [`faults`] | fault injection: isolation, paused replication, request interception |
 //! | [`metadata`] | the immutable metadata image the controller publishes |
 //! | `broker` | one broker: listener, connections, the replicas it hosts |
 //! | `handlers` | one file per Kafka API |
@@ -44,6 +45,8 @@ mod broker;
 pub mod cluster;
 pub mod config;
 pub mod controller;
+pub mod faults;
+mod faults_api;
 mod group;
 mod handlers;
 pub mod log;
@@ -52,3 +55,5 @@ pub mod producer_state;
 pub mod replication;
 
 pub use cluster::{BlockingCluster, BrokerInfo, Cluster, ClusterBuilder, ClusterError};
+pub use faults::{FaultAction, FaultMatch, FaultRule, RequestRecord};
+pub use faults_api::ReplicaInfo;

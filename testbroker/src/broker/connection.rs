@@ -30,6 +30,9 @@ pub(super) async fn accept_loop(
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
+                Ok((_, peer)) if broker.cluster.faults.clients_cut_off(broker.id) => {
+                    tracing::debug!(broker = broker.id, %peer, "cut off: connection refused");
+                }
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
                     tracing::debug!(broker = broker.id, %peer, "connection accepted");
@@ -100,10 +103,22 @@ async fn serve(stream: TcpStream, broker: Arc<BrokerState>, mut stop: watch::Rec
         }
     };
 
+    let mut faults = broker.cluster.faults.subscribe();
+    let cut_off = async {
+        loop {
+            if broker.cluster.faults.clients_cut_off(broker.id) {
+                return;
+            }
+            if faults.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    };
     tokio::select! {
         // The reader finishing drops `tx`, so the writer drains what is owed and then ends.
         _ = async { tokio::join!(read_loop, write_loop) } => {}
         _ = stop.changed() => {}
+        _ = cut_off => tracing::debug!(broker = broker.id, ?peer, "cut off: connection closed"),
     }
 }
 

@@ -7,6 +7,7 @@
 //! [`crate::handlers`]; this module owns the lifecycle and the shared per-broker state.
 
 mod connection;
+pub(crate) mod fetcher;
 pub(crate) mod replica;
 
 use std::collections::HashMap;
@@ -21,10 +22,12 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::controller::Controller;
+use crate::faults::Faults;
 use crate::group::GroupCoordinator;
 use crate::log::PartitionLog;
 use crate::metadata::MetadataImage;
 use crate::producer_state::ProducerStateTable;
+use crate::replication::LeaderProgress;
 use replica::{Replica, ReplicaState, TopicPartition};
 
 /// Wall-clock milliseconds since the epoch.
@@ -48,6 +51,12 @@ pub struct BrokerSettings {
     pub message_max_bytes: usize,
     /// `log.retention.check.interval.ms`: how often retention runs.
     pub retention_check_interval: Duration,
+    /// `replica.lag.time.max.ms`.
+    pub replica_lag_time_max: Duration,
+    /// `replica.fetch.wait.max.ms`.
+    pub replica_fetch_wait_max: Duration,
+    /// How often logs are flushed (what a crash does not lose).
+    pub flush_interval: Duration,
 }
 
 /// State shared by all brokers of one cluster (the in-process stand-ins for the controller
@@ -65,6 +74,8 @@ pub struct ClusterShared {
     pub settings: BrokerSettings,
     /// Each running broker's last applied metadata version.
     pub applied: Mutex<HashMap<i32, watch::Receiver<u64>>>,
+    /// Fault injection state.
+    pub faults: Faults,
 }
 
 impl ClusterShared {
@@ -76,18 +87,21 @@ impl ClusterShared {
             next_producer_id: AtomicI64::new(1000),
             settings,
             applied: Mutex::new(HashMap::new()),
+            faults: Faults::default(),
         }
     }
 
     /// Wait until every running broker has applied metadata `version` (or stopped), up to
     /// `timeout`. Returns whether they all did.
     pub async fn wait_for_propagation(&self, version: u64, timeout: Duration) -> bool {
+        // An isolated broker cannot hear the controller: nothing to wait for there.
         let receivers: Vec<watch::Receiver<u64>> = self
             .applied
             .lock()
             .expect("applied lock")
-            .values()
-            .cloned()
+            .iter()
+            .filter(|(id, _)| !self.faults.is_isolated(**id))
+            .map(|(_, rx)| rx.clone())
             .collect();
         let all = async move {
             for mut rx in receivers {
@@ -113,6 +127,10 @@ pub struct BrokerState {
     data_version: watch::Sender<u64>,
     /// The version of the last metadata image applied.
     applied_version: watch::Sender<u64>,
+    /// Set to stop the broker's tasks (listener, connections, fetchers, timers).
+    stop: watch::Sender<bool>,
+    /// Running replica fetcher tasks, by leader broker id.
+    fetchers: Mutex<HashMap<i32, tokio::task::JoinHandle<()>>>,
 }
 
 impl BrokerState {
@@ -125,6 +143,52 @@ impl BrokerState {
             replicas: Mutex::new(HashMap::new()),
             data_version: watch::channel(0).0,
             applied_version: watch::channel(0).0,
+            stop: watch::channel(false).0,
+            fetchers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The version of the last metadata image this broker applied.
+    pub fn applied_version(&self) -> u64 {
+        *self.applied_version.borrow()
+    }
+
+    /// Flush every replica log (what a later crash keeps).
+    pub fn flush_logs(&self) {
+        for replica in self.replicas() {
+            if let Err(e) = replica.lock().log.flush() {
+                tracing::warn!(broker = self.id, tp = %replica.tp, error = %e, "flush failed");
+            }
+        }
+    }
+
+    /// A crash: every replica log loses what was appended since its last flush, and the broker
+    /// forgets its roles (it restarts as a follower of whoever leads).
+    pub fn lose_unflushed_data(&self) {
+        let now = now_ms();
+        for replica in self.replicas() {
+            let mut s = replica.lock();
+            let flushed = s.log.flushed_offset();
+            if flushed < s.log.log_end_offset() {
+                tracing::info!(broker = self.id, tp = %replica.tp, from = s.log.log_end_offset(), to = flushed, "crash loses unflushed records");
+                if let Err(e) = s.log.truncate_to(flushed, now) {
+                    tracing::error!(broker = self.id, tp = %replica.tp, error = %e, "crash truncation failed");
+                }
+                s.producers = ProducerStateTable::rebuild(s.log.batch_headers());
+            }
+        }
+    }
+
+    /// Forget leadership before a restart: the metadata the broker applies next decides its
+    /// roles afresh, and every follower reconciles its log with the leader first.
+    fn reset_roles(&self) {
+        for replica in self.replicas() {
+            let mut s = replica.lock();
+            s.is_leader = false;
+            s.leader_id = -1;
+            s.leader_epoch = -1;
+            s.leader_progress = None;
+            s.needs_truncation = true;
         }
     }
 
@@ -153,11 +217,115 @@ impl BrokerState {
             .collect()
     }
 
-    /// Advance what a leader append makes visible. Until follower replication lands, the
-    /// leader's log end offset is the high watermark.
+    /// Take on the leadership and ISR an image gives a partition: become leader (new
+    /// follower tracking, the new epoch recorded at the log end) or follower (reconcile with
+    /// the new leader before fetching) when the leader or its epoch changed.
+    fn apply_partition_state(
+        &self,
+        state: &mut ReplicaState,
+        p: &crate::metadata::PartitionMetadata,
+        now: i64,
+    ) {
+        let was_leader = state.is_leader;
+        let epoch_changed = state.leader_epoch != p.leader_epoch;
+        state.replicas = p.replicas.clone();
+        state.isr = p.isr.clone();
+        state.leader_id = p.leader;
+        state.leader_epoch = p.leader_epoch;
+        state.is_leader = p.leader == self.id;
+        if state.is_leader && (!was_leader || epoch_changed || state.leader_progress.is_none()) {
+            let followers = p.replicas.iter().copied().filter(|&id| id != self.id);
+            state.leader_progress = Some(LeaderProgress::new(followers, now));
+            let leo = state.log.log_end_offset();
+            state.leader_epoch_start_offset = leo;
+            state.needs_truncation = false;
+            if let Err(e) = state.log.assign_epoch_start_offset(p.leader_epoch, leo) {
+                tracing::error!(broker = self.id, error = %e, "cannot record the leader epoch");
+            }
+            tracing::debug!(
+                broker = self.id,
+                epoch = p.leader_epoch,
+                leo,
+                "became leader"
+            );
+        } else if !state.is_leader && (was_leader || epoch_changed) {
+            state.leader_progress = None;
+            state.needs_truncation = true;
+        }
+        self.update_high_watermark(state);
+    }
+
+    /// As leader: move the high watermark to the smallest log end offset over the ISR.
+    /// Returns whether it moved.
+    pub fn update_high_watermark(&self, state: &mut ReplicaState) -> bool {
+        let Some(progress) = &state.leader_progress else {
+            return false;
+        };
+        let current = state.log.high_watermark();
+        let new = progress.high_watermark(self.id, state.log.log_end_offset(), &state.isr, current);
+        if new != current {
+            state.log.set_high_watermark(new);
+            return true;
+        }
+        false
+    }
+
+    /// As leader at `leader_epoch`: ask the controller to take `follower` back into the ISR.
+    pub fn expand_isr(&self, topic: &str, partition: i32, leader_epoch: i32, follower: i32) {
+        let change = crate::controller::IsrChange::Add(follower);
+        match self
+            .cluster
+            .controller
+            .alter_isr(topic, partition, self.id, leader_epoch, change)
+        {
+            Ok(p) => {
+                tracing::debug!(broker = self.id, %topic, partition, follower, isr = ?p.isr, "ISR expanded")
+            }
+            Err(e) => {
+                tracing::debug!(broker = self.id, %topic, partition, follower, error = %e, "ISR expansion refused")
+            }
+        }
+    }
+
+    /// As leader: drop followers that have not caught up within `replica.lag.time.max.ms`.
+    pub fn shrink_isrs(&self) {
+        let now = now_ms();
+        let lag_max = self.cluster.settings.replica_lag_time_max.as_millis() as i64;
+        for replica in self.replicas() {
+            let (lagging, epoch) = {
+                let state = replica.lock();
+                let Some(progress) = &state.leader_progress else {
+                    continue;
+                };
+                (
+                    progress.lagging(self.id, &state.isr, now, lag_max),
+                    state.leader_epoch,
+                )
+            };
+            if lagging.is_empty() {
+                continue;
+            }
+            let change = crate::controller::IsrChange::Remove(lagging.clone());
+            match self.cluster.controller.alter_isr(
+                &replica.tp.topic,
+                replica.tp.partition,
+                self.id,
+                epoch,
+                change,
+            ) {
+                Ok(p) => {
+                    tracing::info!(broker = self.id, tp = %replica.tp, removed = ?lagging, isr = ?p.isr, "ISR shrunk")
+                }
+                Err(e) => {
+                    tracing::debug!(broker = self.id, tp = %replica.tp, error = %e, "ISR shrink refused")
+                }
+            }
+        }
+    }
+
+    /// After a leader append: with an ISR of the leader alone, the append is committed at once.
     pub fn after_leader_append(&self, state: &mut ReplicaState) {
-        let leo = state.log.log_end_offset();
-        state.log.set_high_watermark(leo);
+        self.update_high_watermark(state);
     }
 
     /// Tell waiters that some replica's data or high watermark moved.
@@ -237,6 +405,11 @@ impl BrokerState {
                                     leader_epoch: -1,
                                     is_leader: false,
                                     config: topic.config.clone(),
+                                    replicas: Vec::new(),
+                                    isr: Vec::new(),
+                                    leader_progress: None,
+                                    leader_epoch_start_offset: 0,
+                                    needs_truncation: true,
                                 },
                             ));
                             replicas.insert(tp.clone(), replica.clone());
@@ -246,14 +419,7 @@ impl BrokerState {
                     let mut state = replica.lock();
                     state.config = topic.config.clone();
                     state.log.set_config(topic.config.log_config());
-                    state.leader_id = p.leader;
-                    state.leader_epoch = p.leader_epoch;
-                    state.is_leader = p.leader == self.id;
-                    if state.is_leader {
-                        // Until follower replication lands, the leader's log is the committed log.
-                        let leo = state.log.log_end_offset();
-                        state.log.set_high_watermark(leo);
-                    }
+                    self.apply_partition_state(&mut state, p, now);
                 }
             }
             let gone: Vec<TopicPartition> = replicas
@@ -280,33 +446,43 @@ impl BrokerState {
 pub struct Broker {
     state: Arc<BrokerState>,
     addr: SocketAddr,
-    shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
 
 impl Broker {
-    /// Start a broker on an already bound listener.
+    /// Start a new broker on an already bound listener.
     pub fn start(
         id: i32,
         listener: TcpListener,
         cluster: Arc<ClusterShared>,
     ) -> std::io::Result<Broker> {
+        Broker::start_with_state(Arc::new(BrokerState::new(id, cluster)), listener)
+    }
+
+    /// (Re)start a broker with the state it had (its replica logs survive a restart).
+    pub fn start_with_state(
+        state: Arc<BrokerState>,
+        listener: TcpListener,
+    ) -> std::io::Result<Broker> {
         let addr = listener.local_addr()?;
-        let state = Arc::new(BrokerState::new(id, cluster));
+        let id = state.id;
+        state.stop.send_replace(false);
+        state.reset_roles();
         state
             .cluster
             .applied
             .lock()
             .expect("applied lock")
             .insert(id, state.applied_version.subscribe());
-        let (shutdown, _) = watch::channel(false);
         let mut tasks = JoinSet::new();
 
-        // Apply metadata images as the controller publishes them.
+        // Apply metadata images as the controller publishes them, unless cut off from it.
         let mut images = state.cluster.controller.subscribe();
         state.apply_image(images.borrow_and_update().clone());
+        fetcher::reconcile(&state);
         let applier = state.clone();
-        let mut stop = shutdown.subscribe();
+        let mut stop = state.stop.subscribe();
+        let mut faults = state.cluster.faults.subscribe();
         tasks.spawn(async move {
             loop {
                 tokio::select! {
@@ -314,41 +490,51 @@ impl Broker {
                         if changed.is_err() {
                             break;
                         }
-                        let image = images.borrow_and_update().clone();
-                        applier.apply_image(image);
                     }
+                    _ = faults.changed() => {}
                     _ = stop.changed() => break,
                 }
+                let latest = images.borrow_and_update().clone();
+                if applier.cluster.faults.is_isolated(applier.id) {
+                    continue;
+                }
+                if latest.version > applier.applied_version() {
+                    applier.apply_image(latest);
+                }
+                fetcher::reconcile(&applier);
             }
         });
 
-        // Apply retention periodically.
-        let retainer = state.clone();
-        let mut stop = shutdown.subscribe();
-        let interval = state.cluster.settings.retention_check_interval;
-        tasks.spawn(async move {
-            let mut ticks = tokio::time::interval(interval);
-            ticks.tick().await;
-            loop {
-                tokio::select! {
-                    _ = ticks.tick() => {
-                        retainer.enforce_retention();
+        // Periodic work: retention, ISR shrinking, log flushes.
+        let settings = &state.cluster.settings;
+        let lag_check = (settings.replica_lag_time_max / 4).max(Duration::from_millis(20));
+        let jobs: [(Duration, fn(&BrokerState)); 3] = [
+            (settings.retention_check_interval, |s| {
+                s.enforce_retention();
+            }),
+            (lag_check, BrokerState::shrink_isrs),
+            (settings.flush_interval, BrokerState::flush_logs),
+        ];
+        for (interval, job) in jobs {
+            let worker = state.clone();
+            let mut stop = state.stop.subscribe();
+            tasks.spawn(async move {
+                let mut ticks = tokio::time::interval(interval);
+                ticks.tick().await;
+                loop {
+                    tokio::select! {
+                        _ = ticks.tick() => job(&worker),
+                        _ = stop.changed() => break,
                     }
-                    _ = stop.changed() => break,
                 }
-            }
-        });
+            });
+        }
 
         // Accept connections.
         let acceptor = state.clone();
-        let stop = shutdown.subscribe();
+        let stop = state.stop.subscribe();
         tasks.spawn(connection::accept_loop(listener, acceptor, stop));
-        Ok(Broker {
-            state,
-            addr,
-            shutdown,
-            tasks,
-        })
+        Ok(Broker { state, addr, tasks })
     }
 
     /// The broker id.
@@ -366,19 +552,38 @@ impl Broker {
         &self.state
     }
 
-    /// Stop accepting, close every connection and wait for the broker's tasks to end. Logs are
-    /// flushed.
-    pub async fn shutdown(mut self) {
+    /// Stop accepting, close every connection, stop replicating, and wait for the broker's
+    /// tasks to end. With `flush`, logs are flushed first (a clean shutdown); without, they are
+    /// left as they are (for a crash).
+    pub async fn shutdown(mut self, flush: bool) -> Arc<BrokerState> {
         self.signal_shutdown();
         while self.tasks.join_next().await.is_some() {}
-        for replica in self.state.replicas() {
-            let _ = replica.lock().log.flush();
+        let fetchers: Vec<_> = self
+            .state
+            .fetchers
+            .lock()
+            .expect("fetchers lock")
+            .drain()
+            .map(|(_, h)| h)
+            .collect();
+        for handle in fetchers {
+            let _ = handle.await;
         }
+        if flush {
+            self.state.flush_logs();
+        }
+        self.state
+            .cluster
+            .applied
+            .lock()
+            .expect("applied lock")
+            .remove(&self.state.id);
+        self.state.clone()
     }
 
     /// Ask the broker's tasks to stop without waiting.
     pub fn signal_shutdown(&self) {
-        self.shutdown.send_replace(true);
+        self.state.stop.send_replace(true);
     }
 }
 

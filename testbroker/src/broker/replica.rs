@@ -6,6 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 use crate::config::TopicConfig;
 use crate::log::PartitionLog;
 use crate::producer_state::ProducerStateTable;
+use crate::replication::LeaderProgress;
 
 /// A topic-partition key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -48,6 +49,17 @@ pub struct ReplicaState {
     pub is_leader: bool,
     /// The topic's config as of the last metadata image applied.
     pub config: TopicConfig,
+    /// The partition's replicas, as of the last metadata image applied.
+    pub replicas: Vec<i32>,
+    /// The partition's in-sync replicas, as of the last metadata image applied.
+    pub isr: Vec<i32>,
+    /// As leader: what it knows of each follower.
+    pub leader_progress: Option<LeaderProgress>,
+    /// As leader: the log end offset when this leadership began.
+    pub leader_epoch_start_offset: i64,
+    /// As follower: the log must be reconciled with the leader's (OffsetsForLeaderEpoch and
+    /// truncation) before fetching.
+    pub needs_truncation: bool,
 }
 
 /// A partition replica on one broker.

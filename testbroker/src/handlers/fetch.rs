@@ -8,6 +8,11 @@
 //! one). Fetch sessions (KIP-227) are not kept: every response has session id 0, which tells
 //! clients to send full fetches. With no transactions, the last stable offset is the high
 //! watermark for both isolation levels.
+//!
+//! A fetch with a replica id (a follower's) is how replication works: the leader learns the
+//! follower's log end offset from the fetch offset, moves the high watermark, lets a caught-up
+//! follower back into the ISR, and answers with records up to its log end offset (not only the
+//! high watermark) plus the high watermark for the follower to adopt.
 
 use std::time::Duration;
 
@@ -17,6 +22,7 @@ use kafkit::messages::{BrokerId, FetchRequest, FetchResponse};
 use kafkit::protocol::ErrorCode;
 
 use super::RequestContext;
+use crate::broker::now_ms;
 use crate::log::LogError;
 
 /// One partition to read, resolved from the request.
@@ -51,6 +57,14 @@ pub(crate) async fn handle(ctx: &RequestContext, request: FetchRequest) -> Fetch
             });
         }
     }
+    let replica_id = if version >= 15 {
+        request.replica_state.replica_id.0
+    } else {
+        request.replica_id.0
+    };
+    if replica_id >= 0 {
+        register_follower_fetch(ctx, replica_id, &wanted);
+    }
     let max_bytes = if request.max_bytes <= 0 {
         i32::MAX as usize
     } else {
@@ -63,7 +77,7 @@ pub(crate) async fn handle(ctx: &RequestContext, request: FetchRequest) -> Fetch
     // Subscribe before reading so an append between the read and the wait is not missed.
     let mut changes = ctx.broker.subscribe_data();
     let results = loop {
-        let results: Vec<PartitionData> = read_all(ctx, &wanted, max_bytes);
+        let results: Vec<PartitionData> = read_all(ctx, &wanted, max_bytes, replica_id);
         let bytes: usize = results
             .iter()
             .map(|p| p.records.as_ref().map_or(0, Bytes::len))
@@ -74,7 +88,7 @@ pub(crate) async fn handle(ctx: &RequestContext, request: FetchRequest) -> Fetch
         }
         match tokio::time::timeout_at(deadline, changes.changed()).await {
             Ok(Ok(())) => continue,
-            _ => break read_all(ctx, &wanted, max_bytes),
+            _ => break read_all(ctx, &wanted, max_bytes, replica_id),
         }
     };
 
@@ -95,13 +109,69 @@ pub(crate) async fn handle(ctx: &RequestContext, request: FetchRequest) -> Fetch
         .with_responses(topics)
 }
 
-fn read_all(ctx: &RequestContext, wanted: &[Wanted], max_bytes: usize) -> Vec<PartitionData> {
+/// A follower fetched: record its progress, move high watermarks, and let caught-up followers
+/// back into the ISR (through the controller, after the replica locks are released).
+fn register_follower_fetch(ctx: &RequestContext, follower: i32, wanted: &[Wanted]) {
+    let now = now_ms();
+    let mut joins = Vec::new();
+    let mut moved = false;
+    for w in wanted {
+        let Some(topic) = &w.topic else { continue };
+        let Some(replica) = ctx.broker.replica(topic, w.partition) else {
+            continue;
+        };
+        let mut state = replica.lock();
+        if !state.is_leader || !state.replicas.contains(&follower) {
+            continue;
+        }
+        if w.current_leader_epoch >= 0 && w.current_leader_epoch != state.leader_epoch {
+            continue;
+        }
+        let leo = state.log.log_end_offset();
+        if w.fetch_offset > leo {
+            continue;
+        }
+        if let Some(progress) = state.leader_progress.as_mut() {
+            progress.on_follower_fetch(follower, w.fetch_offset, leo, now);
+        }
+        tracing::trace!(
+            broker = ctx.broker.id,
+            follower,
+            fetch_offset = w.fetch_offset,
+            leo,
+            "follower fetch"
+        );
+        moved |= ctx.broker.update_high_watermark(&mut state);
+        let hw = state.log.high_watermark();
+        let ready = state
+            .leader_progress
+            .as_ref()
+            .map(|p| p.ready_to_join(&state.isr, hw, state.leader_epoch_start_offset))
+            .unwrap_or_default();
+        if ready.contains(&follower) {
+            joins.push((topic.clone(), w.partition, state.leader_epoch));
+        }
+    }
+    if moved {
+        ctx.broker.notify_data_changed();
+    }
+    for (topic, partition, epoch) in joins {
+        ctx.broker.expand_isr(&topic, partition, epoch, follower);
+    }
+}
+
+fn read_all(
+    ctx: &RequestContext,
+    wanted: &[Wanted],
+    max_bytes: usize,
+    replica_id: i32,
+) -> Vec<PartitionData> {
     let mut remaining = max_bytes;
     let mut first_with_data = true;
     wanted
         .iter()
         .map(|w| {
-            let data = read_one(ctx, w, remaining, first_with_data);
+            let data = read_one(ctx, w, remaining, first_with_data, replica_id);
             let n = data.records.as_ref().map_or(0, Bytes::len);
             if n > 0 {
                 first_with_data = false;
@@ -117,6 +187,7 @@ fn read_one(
     w: &Wanted,
     remaining: usize,
     first_with_data: bool,
+    replica_id: i32,
 ) -> PartitionData {
     let mut data = PartitionData::default()
         .with_partition_index(w.partition)
@@ -155,21 +226,29 @@ fn read_one(
             return error(data, ErrorCode::UnknownLeaderEpoch);
         }
     }
+    if replica_id >= 0 && !state.replicas.contains(&replica_id) {
+        return error(data, ErrorCode::NotLeaderOrFollower);
+    }
     let high_watermark = state.log.high_watermark();
     data.high_watermark = high_watermark;
     data.last_stable_offset = high_watermark;
     if ctx.version() >= 5 {
         data.log_start_offset = state.log.log_start_offset();
     }
-    // Reads stop at the high watermark: a consumer asking for more than that is ahead of what
-    // is committed (but not out of range while the offset is within the log).
+    // Consumers read up to the high watermark (asking beyond it, within the log, is not out of
+    // range: nothing is committed there yet); followers read up to the log end offset.
+    let max_offset = if replica_id >= 0 {
+        state.log.log_end_offset()
+    } else {
+        high_watermark
+    };
     let limit = w.partition_max_bytes.min(remaining);
-    if w.fetch_offset > high_watermark && w.fetch_offset <= state.log.log_end_offset() {
+    if w.fetch_offset > max_offset && w.fetch_offset <= state.log.log_end_offset() {
         return data;
     }
     match state
         .log
-        .read(w.fetch_offset, limit, high_watermark, first_with_data)
+        .read(w.fetch_offset, limit, max_offset, first_with_data)
     {
         Ok(records) => {
             data.records = Some(records);

@@ -41,6 +41,8 @@ use kafkit::messages::ApiKey;
 use kafkit::protocol::frame::{ApiRequest, DecodedRequestHeader, encode_response};
 
 use crate::broker::BrokerState;
+use crate::faults::FaultAction;
+use kafkit::protocol::ErrorCode;
 
 /// What a handled request produces for the connection's writer.
 pub(crate) enum Reply {
@@ -170,11 +172,261 @@ pub(crate) fn prepare(
             return None;
         }
     };
+    let client_id = header.client_id.as_ref().map(|c| c.as_str().to_string());
+    let action = broker.cluster.faults.intercept(
+        broker.id,
+        api,
+        header.api_version,
+        client_id.as_deref(),
+        &topic_partitions(&request),
+    );
     let ctx = RequestContext {
         broker: broker.clone(),
         header,
     };
-    Some(Box::pin(async move { dispatch(ctx, request).await }))
+    match action {
+        None => Some(Box::pin(async move { dispatch(ctx, request).await })),
+        Some(FaultAction::DropConnection) => Some(Box::pin(async { Reply::Close })),
+        Some(FaultAction::Delay(delay)) => Some(Box::pin(async move {
+            let reply = dispatch(ctx, request).await;
+            tokio::time::sleep(delay).await;
+            reply
+        })),
+        Some(FaultAction::Error(code)) => match injected_error(&ctx.header, request, code) {
+            Ok(reply) => Some(Box::pin(async move { reply })),
+            // No way to express an error for this API: handle it normally.
+            Err(request) => Some(Box::pin(async move { dispatch(ctx, *request).await })),
+        },
+    }
+}
+
+/// The topic-partitions a request names, for fault matching.
+fn topic_partitions(request: &ApiRequest) -> Vec<(String, i32)> {
+    let mut out = Vec::new();
+    match request {
+        ApiRequest::Produce(r) => {
+            for t in &r.topic_data {
+                out.extend(
+                    t.partition_data
+                        .iter()
+                        .map(|p| (t.name.0.to_string(), p.index)),
+                );
+            }
+        }
+        ApiRequest::Fetch(r) => {
+            for t in &r.topics {
+                out.extend(
+                    t.partitions
+                        .iter()
+                        .map(|p| (t.topic.0.to_string(), p.partition)),
+                );
+            }
+        }
+        ApiRequest::ListOffsets(r) => {
+            for t in &r.topics {
+                out.extend(
+                    t.partitions
+                        .iter()
+                        .map(|p| (t.name.0.to_string(), p.partition_index)),
+                );
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// An injected error as the API's response: the error code on every partition (Produce,
+/// Fetch, ListOffsets) or at the top level (group and producer-id APIs, Metadata per topic).
+/// Gives the request back for APIs with no such place.
+fn injected_error(
+    header: &DecodedRequestHeader,
+    request: ApiRequest,
+    code: ErrorCode,
+) -> Result<Reply, Box<ApiRequest>> {
+    use kafkit::messages::*;
+    let c = code.code();
+    let v = header.api_version;
+    Ok(match request {
+        ApiRequest::Produce(r) => {
+            if r.acks == 0 {
+                return Ok(Reply::Nothing);
+            }
+            let responses = r
+                .topic_data
+                .into_iter()
+                .map(|t| {
+                    produce_response::TopicProduceResponse::default()
+                        .with_name(t.name)
+                        .with_topic_id(t.topic_id)
+                        .with_partition_responses(
+                            t.partition_data
+                                .iter()
+                                .map(|p| {
+                                    produce_response::PartitionProduceResponse::default()
+                                        .with_index(p.index)
+                                        .with_error_code(c)
+                                        .with_base_offset(-1)
+                                })
+                                .collect(),
+                        )
+                })
+                .collect();
+            encode(
+                header,
+                ApiKey::Produce,
+                &ProduceResponse::default().with_responses(responses),
+            )
+        }
+        ApiRequest::Fetch(r) => {
+            let responses = r
+                .topics
+                .into_iter()
+                .map(|t| {
+                    fetch_response::FetchableTopicResponse::default()
+                        .with_topic(t.topic)
+                        .with_topic_id(t.topic_id)
+                        .with_partitions(
+                            t.partitions
+                                .iter()
+                                .map(|p| {
+                                    fetch_response::PartitionData::default()
+                                        .with_partition_index(p.partition)
+                                        .with_error_code(c)
+                                        .with_high_watermark(-1)
+                                })
+                                .collect(),
+                        )
+                })
+                .collect();
+            encode(
+                header,
+                ApiKey::Fetch,
+                &FetchResponse::default().with_responses(responses),
+            )
+        }
+        ApiRequest::ListOffsets(r) => {
+            let topics = r
+                .topics
+                .into_iter()
+                .map(|t| {
+                    list_offsets_response::ListOffsetsTopicResponse::default()
+                        .with_name(t.name)
+                        .with_partitions(
+                            t.partitions
+                                .iter()
+                                .map(|p| {
+                                    list_offsets_response::ListOffsetsPartitionResponse::default()
+                                        .with_partition_index(p.partition_index)
+                                        .with_error_code(c)
+                                        .with_offset(-1)
+                                        .with_timestamp(-1)
+                                })
+                                .collect(),
+                        )
+                })
+                .collect();
+            encode(
+                header,
+                ApiKey::ListOffsets,
+                &ListOffsetsResponse::default().with_topics(topics),
+            )
+        }
+        ApiRequest::Metadata(r) => {
+            let topics = r
+                .topics
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| {
+                    metadata_response::MetadataResponseTopic::default()
+                        .with_name(t.name)
+                        .with_topic_id(t.topic_id)
+                        .with_error_code(c)
+                })
+                .collect();
+            encode(
+                header,
+                ApiKey::Metadata,
+                &MetadataResponse::default().with_topics(topics),
+            )
+        }
+        ApiRequest::FindCoordinator(r) => {
+            let mut response = FindCoordinatorResponse::default();
+            if v >= 4 {
+                response.coordinators = r
+                    .coordinator_keys
+                    .into_iter()
+                    .map(|k| {
+                        find_coordinator_response::Coordinator::default()
+                            .with_key(k)
+                            .with_error_code(c)
+                            .with_node_id(BrokerId(-1))
+                            .with_port(-1)
+                    })
+                    .collect();
+            } else {
+                response = response
+                    .with_error_code(c)
+                    .with_node_id(BrokerId(-1))
+                    .with_port(-1);
+            }
+            encode(header, ApiKey::FindCoordinator, &response)
+        }
+        ApiRequest::JoinGroup(_) => encode(
+            header,
+            ApiKey::JoinGroup,
+            &JoinGroupResponse::default().with_error_code(c),
+        ),
+        ApiRequest::SyncGroup(_) => encode(
+            header,
+            ApiKey::SyncGroup,
+            &SyncGroupResponse::default().with_error_code(c),
+        ),
+        ApiRequest::Heartbeat(_) => encode(
+            header,
+            ApiKey::Heartbeat,
+            &HeartbeatResponse::default().with_error_code(c),
+        ),
+        ApiRequest::LeaveGroup(_) => encode(
+            header,
+            ApiKey::LeaveGroup,
+            &LeaveGroupResponse::default().with_error_code(c),
+        ),
+        ApiRequest::InitProducerId(_) => encode(
+            header,
+            ApiKey::InitProducerId,
+            &InitProducerIdResponse::default()
+                .with_error_code(c)
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1),
+        ),
+        ApiRequest::OffsetCommit(r) => {
+            let topics = r
+                .topics
+                .into_iter()
+                .map(|t| {
+                    offset_commit_response::OffsetCommitResponseTopic::default()
+                        .with_name(t.name)
+                        .with_partitions(
+                            t.partitions
+                                .iter()
+                                .map(|p| {
+                                    offset_commit_response::OffsetCommitResponsePartition::default()
+                                        .with_partition_index(p.partition_index)
+                                        .with_error_code(c)
+                                })
+                                .collect(),
+                        )
+                })
+                .collect();
+            encode(
+                header,
+                ApiKey::OffsetCommit,
+                &OffsetCommitResponse::default().with_topics(topics),
+            )
+        }
+        other => return Err(Box::new(other)),
+    })
 }
 
 async fn dispatch(ctx: RequestContext, request: ApiRequest) -> Reply {

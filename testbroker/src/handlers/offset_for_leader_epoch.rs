@@ -1,13 +1,67 @@
-//! OffsetForLeaderEpoch (not implemented yet: answers an empty response).
+//! OffsetForLeaderEpoch (KIP-101): where a leader epoch ends in the leader's log, so a
+//! follower (or a consumer validating its position after a leader change, KIP-320) can find
+//! where its log diverged. Answered only by the partition's leader.
 
+use kafkit::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
 use kafkit::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
+use kafkit::protocol::ErrorCode;
 
 use super::RequestContext;
 
-/// Handle a OffsetForLeaderEpoch request.
+/// Handle an OffsetForLeaderEpoch request.
 pub(crate) async fn handle(
-    _ctx: &RequestContext,
-    _request: OffsetForLeaderEpochRequest,
+    ctx: &RequestContext,
+    request: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
-    OffsetForLeaderEpochResponse::default()
+    let image = ctx.broker.metadata();
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let name = topic.topic.0.to_string();
+            let partitions = topic
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let mut out = EpochEndOffset::default()
+                        .with_partition(p.partition)
+                        .with_leader_epoch(-1)
+                        .with_end_offset(-1);
+                    let code = if image.partition(&name, p.partition).is_none() {
+                        ErrorCode::UnknownTopicOrPartition
+                    } else {
+                        match ctx.broker.replica(&name, p.partition) {
+                            None => ErrorCode::NotLeaderOrFollower,
+                            Some(replica) => {
+                                let state = replica.lock();
+                                if !state.is_leader {
+                                    ErrorCode::NotLeaderOrFollower
+                                } else if p.current_leader_epoch >= 0
+                                    && p.current_leader_epoch < state.leader_epoch
+                                {
+                                    ErrorCode::FencedLeaderEpoch
+                                } else if p.current_leader_epoch > state.leader_epoch {
+                                    ErrorCode::UnknownLeaderEpoch
+                                } else {
+                                    let (epoch, end) =
+                                        state.log.end_offset_for_epoch(p.leader_epoch);
+                                    out.leader_epoch = epoch;
+                                    out.end_offset = end;
+                                    ErrorCode::None
+                                }
+                            }
+                        }
+                    };
+                    out.error_code = code.code();
+                    out
+                })
+                .collect();
+            OffsetForLeaderTopicResult::default()
+                .with_topic(topic.topic)
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetForLeaderEpochResponse::default().with_topics(topics)
 }

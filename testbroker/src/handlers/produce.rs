@@ -128,7 +128,13 @@ pub(crate) async fn handle(
                     if !state.is_leader {
                         Some(ErrorCode::NotLeaderOrFollower)
                     } else if state.log.high_watermark() >= required {
-                        Some(ErrorCode::None)
+                        // Committed; but if the ISR shrank below min.insync.replicas meanwhile,
+                        // the write is not as durable as asked (Kafka's check at completion).
+                        if state.isr.len() < state.config.min_insync_replicas() {
+                            Some(ErrorCode::NotEnoughReplicasAfterAppend)
+                        } else {
+                            Some(ErrorCode::None)
+                        }
                     } else {
                         None
                     }
@@ -170,9 +176,9 @@ fn append(
     now: i64,
 ) -> Result<Appended, Refusal> {
     let image = ctx.broker.metadata();
-    let Some(meta) = image.partition(topic, partition) else {
+    if image.partition(topic, partition).is_none() {
         return Err((ErrorCode::UnknownTopicOrPartition, None));
-    };
+    }
     let Some(replica) = ctx.broker.replica(topic, partition) else {
         return Err((ErrorCode::NotLeaderOrFollower, None));
     };
@@ -213,7 +219,7 @@ fn append(
         return Err((ErrorCode::MessageTooLarge, None));
     }
     validate_records(&batch, &config, now)?;
-    if acks == -1 && meta.isr.len() < config.min_insync_replicas() {
+    if acks == -1 && state.isr.len() < config.min_insync_replicas() {
         return Err((ErrorCode::NotEnoughReplicas, None));
     }
 

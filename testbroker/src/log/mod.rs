@@ -131,6 +131,8 @@ pub struct PartitionLog {
     log_start_offset: i64,
     high_watermark: i64,
     epochs: LeaderEpochCache,
+    /// Everything below this offset has been flushed (survives a simulated crash).
+    flushed_offset: i64,
 }
 
 impl PartitionLog {
@@ -151,6 +153,7 @@ impl PartitionLog {
             log_start_offset: 0,
             high_watermark: 0,
             epochs: LeaderEpochCache::default(),
+            flushed_offset: 0,
         };
         log.write_log_start_offset()?;
         log.write_epoch_checkpoint()?;
@@ -196,8 +199,10 @@ impl PartitionLog {
             log_start_offset,
             high_watermark: log_start_offset,
             epochs: LeaderEpochCache::default(),
+            flushed_offset: 0,
         };
         log.high_watermark = log.log_start_offset.min(log.log_end_offset());
+        log.flushed_offset = log.log_end_offset();
         log.rebuild_epoch_cache()?;
         Ok(log)
     }
@@ -318,6 +323,16 @@ impl PartitionLog {
     /// ends (see [`LeaderEpochCache::end_offset_for`]).
     pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
         self.epochs.end_offset_for(epoch, self.log_end_offset())
+    }
+
+    /// Record that `epoch` starts at `start_offset` if it is newer than every epoch known here
+    /// (a new leader does this at its log end offset, as Kafka's `maybeAssignEpochStartOffset`).
+    pub fn assign_epoch_start_offset(
+        &mut self,
+        epoch: i32,
+        start_offset: i64,
+    ) -> Result<(), LogError> {
+        self.note_epoch(epoch, start_offset)
     }
 
     fn note_epoch(&mut self, epoch: i32, start_offset: i64) -> Result<(), LogError> {
@@ -598,10 +613,19 @@ impl PartitionLog {
 
     /// Make everything appended so far durable.
     pub fn flush(&mut self) -> Result<(), LogError> {
+        if self.flushed_offset == self.log_end_offset() {
+            return Ok(());
+        }
         for segment in self.segments.values_mut() {
             segment.flush()?;
         }
+        self.flushed_offset = self.log_end_offset();
         Ok(())
+    }
+
+    /// The offset below which everything has been flushed.
+    pub fn flushed_offset(&self) -> i64 {
+        self.flushed_offset.min(self.log_end_offset())
     }
 }
 
