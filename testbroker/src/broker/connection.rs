@@ -1,10 +1,13 @@
 //! A broker's accept loop and per-connection request pipeline.
 //!
-//! Each connection has a reader that frames and decodes requests and starts one handler task
-//! per request, and a writer that sends the responses strictly in request order (a slow
-//! request, such as a long-poll fetch or an `acks=all` produce, delays the responses behind it
-//! on the same connection only, as in Kafka). Malformed input ends the connection cleanly after
-//! the responses already owed are written; it never panics the broker.
+//! Each connection has a reader that frames and decodes requests ahead, and a writer that runs
+//! their handlers one at a time, in request order, and sends each response before starting the
+//! next request, as Kafka does (it handles one request per connection at a time). So requests
+//! take effect in the order they were sent (pipelined produces append in order), and a slow
+//! request, such as a long-poll fetch or an `acks=all` produce, delays only the requests behind
+//! it on the same connection. Each handler runs in its own task, so a panicking handler closes
+//! its connection, never the broker. Malformed input ends the connection cleanly after the
+//! responses already owed are written.
 
 use std::sync::Arc;
 
@@ -13,12 +16,11 @@ use kafkit::protocol::frame::{FrameDecoder, decode_request_header};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 
 use super::BrokerState;
-use crate::handlers::{self, Reply};
+use crate::handlers::{self, Pending, Reply};
 
-/// Requests a connection may have in flight before the broker stops reading from it.
+/// Requests a connection may have decoded and queued before the broker stops reading from it.
 const MAX_IN_FLIGHT_PER_CONNECTION: usize = 128;
 
 pub(super) async fn accept_loop(
@@ -53,11 +55,12 @@ pub(super) async fn accept_loop(
 async fn serve(stream: TcpStream, broker: Arc<BrokerState>, mut stop: watch::Receiver<bool>) {
     let peer = stream.peer_addr().ok();
     let (mut reader, mut writer) = stream.into_split();
-    let (tx, mut rx) = mpsc::channel::<JoinHandle<Reply>>(MAX_IN_FLIGHT_PER_CONNECTION);
+    let (tx, mut rx) = mpsc::channel::<Pending>(MAX_IN_FLIGHT_PER_CONNECTION);
 
     let write_loop = async move {
-        while let Some(handle) = rx.recv().await {
-            match handle.await {
+        while let Some(request) = rx.recv().await {
+            // One request at a time, in order: the next one starts after this one's response.
+            match tokio::spawn(request).await {
                 Ok(Reply::Frame(frame)) => {
                     if writer.write_all(&frame).await.is_err() {
                         return;
@@ -81,11 +84,11 @@ async fn serve(stream: TcpStream, broker: Arc<BrokerState>, mut stop: watch::Rec
         loop {
             match decoder.decode(&mut buf) {
                 Ok(Some(frame)) => {
-                    let Some(handle) = start_request(&read_broker, frame) else {
+                    let Some(request) = prepare_request(&read_broker, frame) else {
                         // Malformed or refused: stop reading; what is owed is still written.
                         return;
                     };
-                    if tx.send(handle).await.is_err() {
+                    if tx.send(request).await.is_err() {
                         return;
                     }
                     continue;
@@ -122,8 +125,8 @@ async fn serve(stream: TcpStream, broker: Arc<BrokerState>, mut stop: watch::Rec
     }
 }
 
-/// Decode a request header and start its handler. `None` means the connection must close.
-fn start_request(broker: &Arc<BrokerState>, mut frame: Bytes) -> Option<JoinHandle<Reply>> {
+/// Decode a request header and body into its handler. `None` means the connection must close.
+fn prepare_request(broker: &Arc<BrokerState>, mut frame: Bytes) -> Option<Pending> {
     let header = match decode_request_header(&mut frame) {
         Ok(header) => header,
         Err(e) => {
@@ -131,6 +134,5 @@ fn start_request(broker: &Arc<BrokerState>, mut frame: Bytes) -> Option<JoinHand
             return None;
         }
     };
-    let prepared = handlers::prepare(broker, header, frame)?;
-    Some(tokio::spawn(prepared))
+    handlers::prepare(broker, header, frame)
 }
