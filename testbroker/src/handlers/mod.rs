@@ -436,10 +436,15 @@ async fn dispatch(ctx: RequestContext, request: ApiRequest) -> Reply {
             encode(h, ApiKey::ApiVersions, &api_versions::handle(&ctx, r))
         }
         ApiRequest::Metadata(r) => encode(h, ApiKey::Metadata, &metadata::handle(&ctx, r).await),
-        ApiRequest::Produce(r) => match produce::handle(&ctx, r).await {
-            Some(response) => encode(h, ApiKey::Produce, &response),
-            None => Reply::Nothing,
-        },
+        ApiRequest::Produce(r) => {
+            let acks = r.acks;
+            match produce::handle(&ctx, r).await {
+                // acks=0 is never answered; Kafka closes the connection when it failed.
+                Some(_) if acks == 0 => Reply::Close,
+                Some(response) => encode(h, ApiKey::Produce, &response),
+                None => Reply::Nothing,
+            }
+        }
         ApiRequest::Fetch(r) => encode(h, ApiKey::Fetch, &fetch::handle(&ctx, r).await),
         ApiRequest::ListOffsets(r) => {
             encode(h, ApiKey::ListOffsets, &list_offsets::handle(&ctx, r).await)

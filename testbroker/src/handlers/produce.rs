@@ -1,6 +1,7 @@
 //! Produce: validate each partition's record batch, append it to the leader's log, and answer
-//! once the requested acknowledgement holds (`acks=0`: no response at all; `acks=1`: after the
-//! leader's append; `acks=all`: once the high watermark passes the batch).
+//! once the requested acknowledgement holds (`acks=0`: no response at all, and the connection
+//! is closed if the produce failed, as Kafka does so that the producer notices; `acks=1`: after
+//! the leader's append; `acks=all`: once the high watermark passes the batch).
 //!
 //! Validation follows Kafka's `LogValidator`: exactly one v2 batch per partition, a valid CRC
 //! (CORRUPT_MESSAGE otherwise), records that decode (INVALID_RECORD), the topic's
@@ -25,11 +26,9 @@ use crate::broker::now_ms;
 use crate::broker::replica::Replica;
 use crate::producer_state::{BatchMetadata, SequenceCheck};
 
-/// Handle a Produce request; `None` for `acks=0`, which gets no response.
-pub(crate) async fn handle(
-    ctx: &RequestContext,
-    request: ProduceRequest,
-) -> Option<ProduceResponse> {
+/// Handle a Produce request; `None` for a successful `acks=0` produce, which gets no response.
+/// A failed `acks=0` produce returns its response so that the caller closes the connection.
+pub(crate) async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Option<ProduceResponse> {
     let acks = request.acks;
     let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
     let image = ctx.broker.metadata();
@@ -115,7 +114,10 @@ pub(crate) async fn handle(
         );
     }
     if acks == 0 {
-        return None;
+        let failed = responses
+            .iter()
+            .any(|t| t.partition_responses.iter().any(|p| p.error_code != ErrorCode::None.code()));
+        return failed.then(|| ProduceResponse::default().with_responses(responses));
     }
     // acks=all: wait (without holding any lock) for the high watermark to pass each batch.
     if !waits.is_empty() {
