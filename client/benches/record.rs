@@ -32,9 +32,11 @@ const BASE_TS: i64 = 1_700_000_000_000;
 
 /// Values that look like small JSON documents, so LZ4 has realistic work. Each is its own
 /// compact allocation; kafka-protocol's records share these same `Bytes`, so both libraries read
-/// identical memory.
-fn values() -> Vec<Bytes> {
-    (0..RECORDS)
+/// identical memory. `distinct` values are made and repeated up to `RECORDS`: a small pool
+/// stays in cache, as a value serialized just before `send()` is; a pool of `RECORDS` is read
+/// from main memory, which bounds both libraries by memory bandwidth.
+fn values(distinct: usize) -> Vec<Bytes> {
+    let pool: Vec<Bytes> = (0..distinct)
         .map(|i| {
             let mut v = format!(
                 "{{\"id\":{i},\"user\":\"u{}\",\"event\":\"click\",\"ts\":{},\"pad\":\"",
@@ -49,7 +51,33 @@ fn values() -> Vec<Bytes> {
             v.truncate(VALUE_LEN);
             Bytes::copy_from_slice(&v)
         })
-        .collect()
+        .collect();
+    (0..RECORDS).map(|i| pool[i % distinct].clone()).collect()
+}
+
+/// Decode `blob` until `RECORDS` records were read (a fetch-sized blob is decoded repeatedly).
+fn decode_n(blob: &Bytes, decode: fn(&Bytes) -> (usize, usize)) -> (usize, usize) {
+    let (mut n, mut sum) = (0, 0);
+    while n < RECORDS {
+        let (a, b) = decode(blob);
+        n += a;
+        sum += b;
+    }
+    (n, sum)
+}
+
+/// The first `max` bytes' worth of whole batches: what one partition returns in a fetch
+/// (`max.partition.fetch.bytes` defaults to 1 MiB).
+fn fetch_sized(batches: &[Bytes], max: usize) -> Bytes {
+    let mut taken = 0;
+    let n = batches
+        .iter()
+        .take_while(|b| {
+            taken += b.len();
+            taken <= max
+        })
+        .count();
+    blob(&batches[..n])
 }
 
 /// Records per batch for a 16 KiB `batch.size`.
@@ -195,20 +223,29 @@ fn kp_decode(blob: &Bytes) -> (usize, usize) {
 }
 
 fn bench(c: &mut Criterion) {
-    let values = values();
+    // "hot": 1,024 distinct values (cache-resident, like a value serialized just before send),
+    // and decoding a 1 MiB fetch-sized blob repeatedly. "cold": 1,000,000 distinct values and
+    // one ~107 MB blob, read from main memory.
+    for (workload, distinct) in [("hot", 1024), ("cold", RECORDS)] {
+        bench_workload(c, workload, distinct);
+    }
+}
+
+fn bench_workload(c: &mut Criterion, workload: &str, distinct: usize) {
+    let values = values(distinct);
     let per_batch = records_per_batch(&values);
     let kp_input = kp_records(&values, per_batch);
     eprintln!(
-        "{RECORDS} records of {VALUE_LEN} bytes, {per_batch} records per batch ({} batches)",
+        "{workload}: {RECORDS} records of {VALUE_LEN} bytes ({distinct} distinct), {per_batch} records per batch ({} batches)",
         RECORDS.div_ceil(per_batch)
     );
 
-    let mut group = c.benchmark_group("record");
+    let mut group = c.benchmark_group(format!("record-{workload}"));
     group
         .throughput(Throughput::Elements(RECORDS as u64))
         .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4));
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
 
     for (name, ours, theirs) in [
         ("none", Compression::None, KpCompression::None),
@@ -247,17 +284,25 @@ fn bench(c: &mut Criterion) {
             })
         });
 
-        // Both decoders read the same bytes (kafkit-encoded).
-        let input = blob(&our_batches);
+        // Both decoders read the same bytes (kafkit-encoded): all of them once (cold), or a
+        // fetch-sized 1 MiB of them over and over until a million records were read (hot).
+        let input = if distinct == RECORDS {
+            blob(&our_batches)
+        } else {
+            fetch_sized(&our_batches, 1 << 20)
+        };
         group.bench_function(format!("decode/{name}/kafkit"), |b| {
-            b.iter(|| black_box(kafkit_decode(black_box(&input))))
+            b.iter(|| black_box(decode_n(black_box(&input), kafkit_decode)))
         });
         group.bench_function(format!("decode/{name}/kafka-protocol"), |b| {
-            b.iter(|| black_box(kp_decode(black_box(&input))))
+            b.iter(|| black_box(decode_n(black_box(&input), kp_decode)))
         });
-        assert_eq!(kafkit_decode_views(&input), expect);
+        assert_eq!(
+            decode_n(&input, kafkit_decode_views).0,
+            decode_n(&input, kafkit_decode).0
+        );
         group.bench_function(format!("decode/{name}/kafkit-views"), |b| {
-            b.iter(|| black_box(kafkit_decode_views(black_box(&input))))
+            b.iter(|| black_box(decode_n(black_box(&input), kafkit_decode_views)))
         });
     }
     group.finish();

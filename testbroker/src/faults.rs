@@ -98,8 +98,7 @@ impl Default for Faults {
 
 impl Faults {
     fn with<T>(&self, f: impl FnOnce(&mut FaultState) -> T) -> T {
-        let out = f(&mut self.state.lock().expect("faults lock"));
-        out
+        f(&mut self.state.lock().expect("faults lock"))
     }
 
     fn changed(&self) {
@@ -292,7 +291,7 @@ mod tests {
     #[test]
     fn isolation_and_pausing() {
         let f = Faults::default();
-        let mut rx = f.subscribe();
+        let rx = f.subscribe();
         f.isolate(2, false);
         assert!(rx.has_changed().unwrap());
         assert!(

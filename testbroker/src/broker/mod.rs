@@ -441,6 +441,9 @@ impl BrokerState {
     }
 }
 
+/// Work a broker repeats on a timer.
+type PeriodicJob = fn(&BrokerState);
+
 /// A running broker: its address and the tasks serving it.
 #[derive(Debug)]
 pub struct Broker {
@@ -508,7 +511,7 @@ impl Broker {
         // Periodic work: retention, ISR shrinking, log flushes.
         let settings = &state.cluster.settings;
         let lag_check = (settings.replica_lag_time_max / 4).max(Duration::from_millis(20));
-        let jobs: [(Duration, fn(&BrokerState)); 3] = [
+        let jobs: [(Duration, PeriodicJob); 3] = [
             (settings.retention_check_interval, |s| {
                 s.enforce_retention();
             }),

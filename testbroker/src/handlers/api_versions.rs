@@ -15,7 +15,11 @@ const PRODUCE_ADVERTISED_MIN_VERSION: i16 = 0;
 fn api_keys() -> Vec<ApiVersion> {
     supported_apis()
         .map(|(api, min, max)| {
-            let min = if api == ApiKey::Produce { PRODUCE_ADVERTISED_MIN_VERSION } else { min };
+            let min = if api == ApiKey::Produce {
+                PRODUCE_ADVERTISED_MIN_VERSION
+            } else {
+                min
+            };
             ApiVersion::default()
                 .with_api_key(api as i16)
                 .with_min_version(min)

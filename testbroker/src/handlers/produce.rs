@@ -28,7 +28,10 @@ use crate::producer_state::{BatchMetadata, SequenceCheck};
 
 /// Handle a Produce request; `None` for a successful `acks=0` produce, which gets no response.
 /// A failed `acks=0` produce returns its response so that the caller closes the connection.
-pub(crate) async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Option<ProduceResponse> {
+pub(crate) async fn handle(
+    ctx: &RequestContext,
+    request: ProduceRequest,
+) -> Option<ProduceResponse> {
     let acks = request.acks;
     let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
     let image = ctx.broker.metadata();
@@ -114,9 +117,11 @@ pub(crate) async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Opt
         );
     }
     if acks == 0 {
-        let failed = responses
-            .iter()
-            .any(|t| t.partition_responses.iter().any(|p| p.error_code != ErrorCode::None.code()));
+        let failed = responses.iter().any(|t| {
+            t.partition_responses
+                .iter()
+                .any(|p| p.error_code != ErrorCode::None.code())
+        });
         return failed.then(|| ProduceResponse::default().with_responses(responses));
     }
     // acks=all: wait (without holding any lock) for the high watermark to pass each batch.
