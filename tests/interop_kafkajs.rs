@@ -7,9 +7,9 @@
 //! partitions murmur2 assigns (kafkajs 2's default partitioner is Java-compatible), at the base
 //! offsets kafkajs was acknowledged with, and stored with the codec kafkajs was asked for.
 //!
-//! kafkajs's consumer always joins a consumer group, so the kafkajs read-back test is ignored
-//! until the test broker serves the group APIs (FindCoordinator, JoinGroup, SyncGroup,
-//! Heartbeat, OffsetCommit/Fetch, LeaveGroup).
+//! kafkajs's consumer always joins a consumer group, so its read-back test also exercises the
+//! test broker's group coordinator (FindCoordinator, JoinGroup, SyncGroup, Heartbeat,
+//! OffsetCommit/Fetch, LeaveGroup).
 //!
 //! The Node dependencies are pinned in `tests/interop/package.json` / `package-lock.json`; when
 //! `tests/interop/node_modules` is missing the test runs `npm ci` there itself. Skipped with a
@@ -198,7 +198,6 @@ fn kafkajs_producer_data_reads_back_intact() {
 }
 
 #[test]
-#[ignore = "kafkajs's consumer needs the consumer-group APIs, which the test broker does not serve yet"]
 fn kafkajs_consumer_reads_back_kafkajs_data() {
     const TEST: &str = "kafkajs_consumer_reads_back_kafkajs_data";
     if !kafkajs_installed(TEST) {

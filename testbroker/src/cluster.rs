@@ -279,6 +279,14 @@ impl ClusterBuilder {
         for topic in &self.topics {
             controller.create_topic(topic, false)?;
         }
+        if let Some(dir) = &self.data_dir {
+            for topic in recover_topics(dir, self.brokers) {
+                if controller.image().topic(&topic.name).is_none() {
+                    tracing::info!(topic = %topic.name, "recovered topic from the data directory");
+                    controller.create_topic(&topic, false)?;
+                }
+            }
+        }
         let settings = BrokerSettings {
             max_frame_size: self.max_frame_size,
             auto_create_topics: self.auto_create_topics,
@@ -324,6 +332,52 @@ impl ClusterBuilder {
             runtime: Some(runtime),
         })
     }
+}
+
+/// Topics found in a data directory from an earlier run (`<dir>/<broker>/<topic>-<partition>/`),
+/// with the replica assignment their directories show. Topic configs are not kept on disk, so
+/// recovered topics get the defaults.
+fn recover_topics(dir: &std::path::Path, brokers: usize) -> Vec<NewTopic> {
+    let mut found: BTreeMap<String, BTreeMap<i32, Vec<i32>>> = BTreeMap::new();
+    for id in 1..=brokers as i32 {
+        let Ok(entries) = std::fs::read_dir(dir.join(id.to_string())) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some((topic, partition)) = name.rsplit_once('-') else {
+                continue;
+            };
+            let Ok(partition) = partition.parse::<i32>() else {
+                continue;
+            };
+            if crate::controller::validate_topic_name(topic).is_ok() && partition >= 0 {
+                found
+                    .entry(topic.to_string())
+                    .or_default()
+                    .entry(partition)
+                    .or_default()
+                    .push(id);
+            }
+        }
+    }
+    found
+        .into_iter()
+        .filter_map(|(name, partitions)| {
+            // Only complete topics: partitions 0..n, each with the same replication factor.
+            let n = partitions.len() as i32;
+            let rf = partitions.values().next()?.len();
+            let complete =
+                partitions.keys().copied().eq(0..n) && partitions.values().all(|r| r.len() == rf);
+            complete.then(|| NewTopic {
+                name,
+                partitions: -1,
+                replication_factor: -1,
+                assignment: Some(partitions.into_values().collect()),
+                configs: Vec::new(),
+            })
+        })
+        .collect()
 }
 
 /// A running in-process Kafka cluster.

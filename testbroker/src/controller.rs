@@ -778,6 +778,7 @@ mod tests {
         c.create_topic(&topic("clean", 1, 2), false).unwrap();
         let mut unclean = topic("unclean", 1, 2);
         unclean.configs = vec![("unclean.leader.election.enable".into(), "true".into())];
+        unclean.assignment = Some(vec![vec![1, 2]]);
         c.create_topic(&unclean, false).unwrap();
         // Follower 2 drops out of both ISRs, then leader 1 dies.
         for t in ["clean", "unclean"] {

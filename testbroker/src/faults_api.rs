@@ -62,6 +62,7 @@ impl Cluster {
         if !clean {
             state.lose_unflushed_data();
         }
+        state.drop_replicas_for_reload();
         self.stopped_map().insert(id, (state, addr));
         self.shared().controller.broker_down(id);
         self.wait_for_metadata().await

@@ -574,3 +574,49 @@ async fn move_leader_and_request_interception() {
     );
     cluster.shutdown().await;
 }
+
+#[tokio::test]
+async fn data_dir_logs_survive_a_restart_from_their_files() {
+    let dir = std::env::temp_dir().join(format!("kafkit-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cluster = fast()
+        .brokers(2)
+        .auto_leader_rebalance(false)
+        .data_dir(&dir)
+        .topic("t", 1, 2)
+        .build()
+        .await
+        .unwrap();
+    let (leader, conn) = leader_connection(&cluster, "t", 0).await;
+    for i in 0..10 {
+        let v = format!("m{i}");
+        assert_eq!(
+            produce(&conn, &cluster, "t", 0, batch(&[v.as_bytes()], None), -1)
+                .await
+                .0,
+            ErrorCode::None
+        );
+    }
+    cluster
+        .wait_for_replicas_in_sync("t", 0, WAIT)
+        .await
+        .unwrap();
+    assert!(
+        dir.join(leader.to_string())
+            .join("t-0")
+            .join("00000000000000000000.log")
+            .exists()
+    );
+    // Both brokers restart from their files, one after the other.
+    for id in [3 - leader, leader] {
+        cluster.stop_broker(id).await.unwrap();
+        cluster.start_broker(id).await.unwrap();
+        cluster.wait_for_isr("t", 0, 2, WAIT).await.unwrap();
+    }
+    let read = read_all(&cluster, "t", 0).await;
+    assert_eq!(read.len(), 10);
+    assert_eq!(read[9], Bytes::from_static(b"m9"));
+    assert_replicas_identical(&cluster, "t", 0).await;
+    cluster.shutdown().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}

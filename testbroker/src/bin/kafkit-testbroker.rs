@@ -11,7 +11,6 @@
 use std::process::ExitCode;
 
 use kafkit_testbroker::Cluster;
-use tokio::io::AsyncReadExt;
 
 const USAGE: &str = "usage: kafkit-testbroker [--brokers N] [--port P] [--data-dir DIR] [--topic NAME:PARTITIONS:RF]...
 
@@ -119,15 +118,16 @@ async fn main() -> ExitCode {
     println!("bootstrap.servers={}", cluster.bootstrap_servers());
     tracing::info!(brokers = args.brokers, cluster_id = %cluster.cluster_id(), "cluster ready");
 
-    let stdin_closed = async {
-        let mut stdin = tokio::io::stdin();
+    // A plain thread watches stdin: tokio's stdin would hold runtime shutdown on a blocking read.
+    let (eof_tx, eof_rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
         let mut buf = [0u8; 1024];
-        loop {
-            match stdin.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
+        while matches!(std::io::Read::read(&mut stdin, &mut buf), Ok(n) if n > 0) {}
+        let _ = eof_tx.send(());
+    });
+    let stdin_closed = async {
+        let _ = eof_rx.await;
     };
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

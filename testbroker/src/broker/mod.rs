@@ -179,6 +179,14 @@ impl BrokerState {
         }
     }
 
+    /// With a data directory, forget the in-memory replicas so that a restart reopens (and
+    /// recovers) every log from its files, as a restarted Kafka broker does.
+    pub fn drop_replicas_for_reload(&self) {
+        if self.cluster.settings.data_dir.is_some() {
+            self.replicas.lock().expect("replicas lock").clear();
+        }
+    }
+
     /// Forget leadership before a restart: the metadata the broker applies next decides its
     /// roles afresh, and every follower reconciles its log with the leader first.
     fn reset_roles(&self) {
