@@ -5,7 +5,8 @@ use bytes::Bytes;
 
 use super::compression;
 use super::varint::{
-    RECORD_PREFIX_SCRATCH, put_varint, varint_size, varlong_size, write_uvarint, zigzag32, zigzag64,
+    RECORD_PREFIX_SCRATCH, put_varint, uvarint_size, varint_size, varlong_size, write_uvarint,
+    zigzag32, zigzag64,
 };
 use super::*;
 
@@ -171,22 +172,41 @@ impl BatchBuilder {
         if self.buf.len() - LOG_OVERHEAD + total > i32::MAX as usize {
             return Err(RecordError::TooLarge("batch"));
         }
-        // Stage the fixed fields (length .. key length) in a small array and append it with one
-        // fixed-size copy: byte-by-byte pushes would reload the Vec's length after every store.
-        let mut prefix = [0u8; RECORD_PREFIX_SCRATCH];
-        let mut n = write_uvarint(&mut prefix, 0, zigzag32(body as i32) as u64);
-        n += 1; // record attributes (unused): prefix[n] is already 0
-        n = write_uvarint(&mut prefix, n, zigzag64(timestamp_delta));
-        n = write_uvarint(&mut prefix, n, zigzag32(offset_delta) as u64);
-        n = match key {
-            None => write_uvarint(&mut prefix, n, 1), // zig-zag(-1): null
-            Some(k) => write_uvarint(&mut prefix, n, zigzag32(k.len() as i32) as u64),
+        // The fixed fields (length .. key length), usually at most 8 bytes, are packed into one
+        // register and stored with one 8-byte write. Staging them byte by byte in a stack array
+        // and copying that out stalls on store-to-load forwarding; pushing byte by byte reloads
+        // the Vec's length after every store. Longer prefixes (large deltas) take the array path.
+        let length = zigzag32(body as i32) as u64;
+        let ts = zigzag64(timestamp_delta);
+        let off = zigzag32(offset_delta) as u64;
+        let key_len = match key {
+            None => 1, // zig-zag(-1): null
+            Some(k) => zigzag32(k.len() as i32) as u64,
         };
         let buf = &mut self.buf;
         buf.reserve(total + RECORD_PREFIX_SCRATCH);
         let start = buf.len();
-        buf.extend_from_slice(&prefix);
-        buf.truncate(start + n);
+        let prefix_len =
+            uvarint_size(length) + 1 + uvarint_size(ts) + uvarint_size(off) + uvarint_size(key_len);
+        if prefix_len <= 8 {
+            let mut packed = 0u64;
+            let mut n = pack_uvarint(&mut packed, 0, length);
+            n += 1; // record attributes (unused): zero
+            n = pack_uvarint(&mut packed, n, ts);
+            n = pack_uvarint(&mut packed, n, off);
+            n = pack_uvarint(&mut packed, n, key_len);
+            buf.extend_from_slice(&packed.to_le_bytes());
+            buf.truncate(start + n);
+        } else {
+            let mut prefix = [0u8; RECORD_PREFIX_SCRATCH];
+            let mut n = write_uvarint(&mut prefix, 0, length);
+            n += 1;
+            n = write_uvarint(&mut prefix, n, ts);
+            n = write_uvarint(&mut prefix, n, off);
+            n = write_uvarint(&mut prefix, n, key_len);
+            buf.extend_from_slice(&prefix);
+            buf.truncate(start + n);
+        }
         if let Some(k) = key {
             buf.extend_from_slice(k);
         }
@@ -365,6 +385,29 @@ fn body_size(
         size += bytes_size(Some(h.key.as_bytes())) + bytes_size(h.value);
     }
     size
+}
+
+/// Packs an unsigned LEB128 value into `packed` at byte `pos` (the caller checked it fits in
+/// 8 bytes), returning the next position.
+#[inline(always)]
+fn pack_uvarint(packed: &mut u64, pos: usize, v: u64) -> usize {
+    if v < 0x80 {
+        *packed |= v << (8 * pos);
+        pos + 1
+    } else if v < 0x4000 {
+        *packed |= (((v & 0x7f) | 0x80) | ((v >> 7) << 8)) << (8 * pos);
+        pos + 2
+    } else {
+        let mut v = v;
+        let mut pos = pos;
+        while v >= 0x80 {
+            *packed |= ((v & 0x7f) | 0x80) << (8 * pos);
+            v >>= 7;
+            pos += 1;
+        }
+        *packed |= v << (8 * pos);
+        pos + 1
+    }
 }
 
 #[inline(always)]

@@ -30,8 +30,15 @@ pub(crate) fn unzigzag64(n: u64) -> i64 {
 /// Bytes needed for an unsigned LEB128 value.
 #[inline(always)]
 pub(crate) fn uvarint_size(v: u64) -> usize {
-    let bits = 64 - (v | 1).leading_zeros() as usize;
-    bits.div_ceil(7)
+    // Small values dominate (deltas, lengths): predictable branches beat a division by 7.
+    if v < 0x80 {
+        1
+    } else if v < 0x4000 {
+        2
+    } else {
+        let bits = 64 - v.leading_zeros() as usize;
+        bits.div_ceil(7)
+    }
 }
 
 /// Encoded size of a zig-zag `varint`.
