@@ -620,3 +620,85 @@ async fn data_dir_logs_survive_a_restart_from_their_files() {
     cluster.shutdown().await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// KIP-279's case: leadership alternates so fast that each broker writes in epochs the other
+/// never sees (follower: 0, 1, 3; leader: 0, 2, 4). The follower asks where its latest epoch
+/// ends, learns only of an epoch it does not have, truncates part way and asks again with an
+/// older one, until the logs agree; then it copies the leader's log.
+#[tokio::test]
+async fn kip279_follower_walks_back_through_epochs_the_leader_never_saw() {
+    let cluster = fast()
+        .brokers(2)
+        .auto_leader_rebalance(false)
+        .topic("t", 1, 2)
+        .topic_config("t", "unclean.leader.election.enable", "true")
+        .build()
+        .await
+        .unwrap();
+    let (a, conn) = leader_connection(&cluster, "t", 0).await;
+    let b = 3 - a;
+    let v = values("m", 5);
+    assert_eq!(
+        produce(&conn, &cluster, "t", 0, batch(&refs(&v), None), -1)
+            .await
+            .0,
+        ErrorCode::None
+    );
+    cluster
+        .wait_for_replicas_in_sync("t", 0, WAIT)
+        .await
+        .unwrap();
+    cluster.pause_replication(a);
+    cluster.pause_replication(b);
+    // Alternate leadership four times without replication; each leader writes alone.
+    let mut writes = Vec::new();
+    for (leader, other, n) in [(b, a, 2), (a, b, 4), (b, a, 1), (a, b, 1)] {
+        cluster.heal().await.unwrap();
+        cluster.isolate(other).await.unwrap();
+        assert_eq!(cluster.wait_for_leader("t", 0, WAIT).await.unwrap(), leader);
+        let conn = connect(&cluster, leader).await;
+        let v = values(
+            &format!(
+                "e{}",
+                cluster.metadata().partition("t", 0).unwrap().leader_epoch
+            ),
+            n,
+        );
+        assert_eq!(
+            produce(&conn, &cluster, "t", 0, batch(&refs(&v), None), 1)
+                .await
+                .0,
+            ErrorCode::None
+        );
+        writes.push((leader, v));
+    }
+    let epochs_before = cluster
+        .request_log()
+        .iter()
+        .filter(|r| r.api == ApiKey::OffsetForLeaderEpoch)
+        .count();
+    cluster.heal().await.unwrap();
+    cluster.resume_replication(a);
+    cluster.resume_replication(b);
+    cluster.wait_for_isr("t", 0, 2, WAIT).await.unwrap();
+    assert_replicas_identical(&cluster, "t", 0).await;
+    let asked = cluster
+        .request_log()
+        .iter()
+        .filter(|r| r.api == ApiKey::OffsetForLeaderEpoch)
+        .count()
+        - epochs_before;
+    assert!(
+        asked >= 2,
+        "the follower walked back through epochs ({asked} OffsetsForLeaderEpoch)"
+    );
+    // The log is the final leader's: m0-m4, then what `a` wrote in its two epochs.
+    let mut expected: Vec<Bytes> = values("m", 5).into_iter().map(Bytes::from).collect();
+    for (leader, v) in &writes {
+        if *leader == a {
+            expected.extend(v.iter().cloned().map(Bytes::from));
+        }
+    }
+    assert_eq!(read_all(&cluster, "t", 0).await, expected);
+    cluster.shutdown().await;
+}
