@@ -260,10 +260,8 @@ async fn librdkafka_idempotent_producer_loses_nothing_through_leader_failures() 
                 "seq-{seq} stored twice"
             );
             let key = seq % 97;
-            if let Some(prev) = last_for_key.insert(key, seq) {
-                if prev > seq {
-                    out_of_order += 1;
-                }
+            if last_for_key.insert(key, seq).is_some_and(|prev| prev > seq) {
+                out_of_order += 1;
             }
         }
     }

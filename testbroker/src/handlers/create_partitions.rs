@@ -1,8 +1,6 @@
 //! CreatePartitions: grow topics (never shrink: INVALID_PARTITIONS), optionally with an explicit
 //! assignment for the new partitions.
 
-use std::time::Duration;
-
 use kafka_protocol::protocol::StrBytes;
 use kafkit::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafkit::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
@@ -35,12 +33,7 @@ pub(crate) async fn handle(
         results.push(result);
     }
     if !request.validate_only {
-        let version = controller.image().version;
-        let timeout = Duration::from_millis(request.timeout_ms.clamp(0, 60_000) as u64);
-        ctx.broker
-            .cluster
-            .wait_for_propagation(version, timeout)
-            .await;
+        super::wait_for_latest_metadata(ctx, request.timeout_ms).await;
     }
     CreatePartitionsResponse::default().with_results(results)
 }

@@ -2,7 +2,6 @@
 //! request's timeout) until every running broker has the new metadata.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use kafka_protocol::protocol::StrBytes;
 use kafkit::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
@@ -124,12 +123,7 @@ pub(crate) async fn handle(
         results.push(result);
     }
     if !request.validate_only {
-        let version = controller.image().version;
-        let timeout = Duration::from_millis(request.timeout_ms.clamp(0, 60_000) as u64);
-        ctx.broker
-            .cluster
-            .wait_for_propagation(version, timeout)
-            .await;
+        super::wait_for_latest_metadata(ctx, request.timeout_ms).await;
     }
     CreateTopicsResponse::default().with_topics(results)
 }

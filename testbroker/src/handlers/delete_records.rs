@@ -7,14 +7,13 @@ use kafkit::messages::delete_records_response::{
 use kafkit::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 use kafkit::protocol::ErrorCode;
 
-use super::RequestContext;
+use super::{RequestContext, check_leadership, local_replica};
 
 /// Handle a DeleteRecords request.
 pub(crate) async fn handle(
     ctx: &RequestContext,
     request: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {
-    let image = ctx.broker.metadata();
     let topics = request
         .topics
         .into_iter()
@@ -27,31 +26,26 @@ pub(crate) async fn handle(
                     let mut result = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index)
                         .with_low_watermark(-1);
-                    let code = if image.partition(&name, p.partition_index).is_none() {
-                        ErrorCode::UnknownTopicOrPartition
-                    } else {
-                        match ctx.broker.replica(&name, p.partition_index) {
-                            None => ErrorCode::NotLeaderOrFollower,
-                            Some(replica) => {
-                                let mut state = replica.lock();
-                                if !state.is_leader {
-                                    ErrorCode::NotLeaderOrFollower
-                                } else {
-                                    let offset = if p.offset == -1 {
-                                        state.log.high_watermark()
-                                    } else {
-                                        p.offset
-                                    };
-                                    match state.log.delete_records_before(offset) {
-                                        Ok(low) => {
-                                            result.low_watermark = low;
-                                            ErrorCode::None
-                                        }
-                                        Err(_) => ErrorCode::OffsetOutOfRange,
-                                    }
-                                }
-                            }
+                    let deleted =
+                        local_replica(ctx, &name, p.partition_index).and_then(|replica| {
+                            let mut state = replica.lock();
+                            check_leadership(&state, -1)?;
+                            let offset = if p.offset == -1 {
+                                state.log.high_watermark()
+                            } else {
+                                p.offset
+                            };
+                            state
+                                .log
+                                .delete_records_before(offset)
+                                .map_err(|_| ErrorCode::OffsetOutOfRange)
+                        });
+                    let code = match deleted {
+                        Ok(low) => {
+                            result.low_watermark = low;
+                            ErrorCode::None
                         }
+                        Err(code) => code,
                     };
                     result.error_code = code.code();
                     result

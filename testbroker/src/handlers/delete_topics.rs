@@ -1,8 +1,6 @@
 //! DeleteTopics: remove topics (by name, or by id from v6) through the controller; every broker
 //! drops its replicas (and their files) when it applies the new metadata.
 
-use std::time::Duration;
-
 use kafka_protocol::protocol::StrBytes;
 use kafkit::messages::delete_topics_response::DeletableTopicResult;
 use kafkit::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
@@ -55,11 +53,6 @@ pub(crate) async fn handle(
         }
         responses.push(result);
     }
-    let version = controller.image().version;
-    let timeout = Duration::from_millis(request.timeout_ms.clamp(0, 60_000) as u64);
-    ctx.broker
-        .cluster
-        .wait_for_propagation(version, timeout)
-        .await;
+    super::wait_for_latest_metadata(ctx, request.timeout_ms).await;
     DeleteTopicsResponse::default().with_responses(responses)
 }

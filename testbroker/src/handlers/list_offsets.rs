@@ -8,7 +8,7 @@ use kafkit::messages::list_offsets_response::{
 use kafkit::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use kafkit::protocol::ErrorCode;
 
-use super::RequestContext;
+use super::{RequestContext, check_leadership, local_replica};
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -21,7 +21,6 @@ pub(crate) async fn handle(
     ctx: &RequestContext,
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
-    let image = ctx.broker.metadata();
     let topics = request
         .topics
         .into_iter()
@@ -38,7 +37,6 @@ pub(crate) async fn handle(
                         .with_leader_epoch(-1);
                     let code = lookup(
                         ctx,
-                        &image,
                         &name,
                         p.partition_index,
                         p.current_leader_epoch,
@@ -59,30 +57,19 @@ pub(crate) async fn handle(
 
 fn lookup(
     ctx: &RequestContext,
-    image: &crate::metadata::MetadataImage,
     topic: &str,
     partition: i32,
     current_leader_epoch: i32,
     timestamp: i64,
     out: &mut ListOffsetsPartitionResponse,
 ) -> ErrorCode {
-    if image.partition(topic, partition).is_none() {
-        return ErrorCode::UnknownTopicOrPartition;
-    }
-    let Some(replica) = ctx.broker.replica(topic, partition) else {
-        return ErrorCode::NotLeaderOrFollower;
+    let replica = match local_replica(ctx, topic, partition) {
+        Ok(replica) => replica,
+        Err(code) => return code,
     };
     let state = replica.lock();
-    if !state.is_leader {
-        return ErrorCode::NotLeaderOrFollower;
-    }
-    if current_leader_epoch >= 0 {
-        if current_leader_epoch < state.leader_epoch {
-            return ErrorCode::FencedLeaderEpoch;
-        }
-        if current_leader_epoch > state.leader_epoch {
-            return ErrorCode::UnknownLeaderEpoch;
-        }
+    if let Err(code) = check_leadership(&state, current_leader_epoch) {
+        return code;
     }
     if ctx.version() >= 4 {
         out.leader_epoch = state.leader_epoch;

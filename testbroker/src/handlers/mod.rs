@@ -41,6 +41,7 @@ use kafkit::messages::ApiKey;
 use kafkit::protocol::frame::{ApiRequest, DecodedRequestHeader, encode_response};
 
 use crate::broker::BrokerState;
+use crate::broker::replica::{Replica, ReplicaState};
 use crate::faults::FaultAction;
 use kafkit::protocol::ErrorCode;
 
@@ -71,6 +72,52 @@ impl RequestContext {
     pub fn version(&self) -> i16 {
         self.header.api_version
     }
+}
+
+/// The replica of `topic`-`partition` on this broker, or the error a client gets for a
+/// partition it does not know (UNKNOWN_TOPIC_OR_PARTITION) or that lives elsewhere
+/// (NOT_LEADER_OR_FOLLOWER).
+pub(crate) fn local_replica(
+    ctx: &RequestContext,
+    topic: &str,
+    partition: i32,
+) -> Result<Arc<Replica>, ErrorCode> {
+    if ctx.broker.metadata().partition(topic, partition).is_none() {
+        return Err(ErrorCode::UnknownTopicOrPartition);
+    }
+    ctx.broker
+        .replica(topic, partition)
+        .ok_or(ErrorCode::NotLeaderOrFollower)
+}
+
+/// Whether this replica may answer a leader-only request from a client that believes the leader
+/// epoch is `current_leader_epoch` (-1: not checked). KIP-320: a stale epoch is fenced, a newer
+/// one is unknown here.
+pub(crate) fn check_leadership(
+    state: &ReplicaState,
+    current_leader_epoch: i32,
+) -> Result<(), ErrorCode> {
+    if !state.is_leader {
+        return Err(ErrorCode::NotLeaderOrFollower);
+    }
+    match current_leader_epoch {
+        e if e < 0 => Ok(()),
+        e if e < state.leader_epoch => Err(ErrorCode::FencedLeaderEpoch),
+        e if e > state.leader_epoch => Err(ErrorCode::UnknownLeaderEpoch),
+        _ => Ok(()),
+    }
+}
+
+/// Wait (up to the request's timeout, at most a minute) until every running broker has the
+/// controller's latest metadata, so that an admin request's effect is visible everywhere once
+/// it is answered.
+pub(crate) async fn wait_for_latest_metadata(ctx: &RequestContext, timeout_ms: i32) {
+    let version = ctx.broker.cluster.controller.image().version;
+    let timeout = std::time::Duration::from_millis(timeout_ms.clamp(0, 60_000) as u64);
+    ctx.broker
+        .cluster
+        .wait_for_propagation(version, timeout)
+        .await;
 }
 
 /// The APIs this broker serves, with the version ranges it answers (those `kafka-protocol`

@@ -8,14 +8,13 @@ use kafkit::messages::offset_for_leader_epoch_response::{
 use kafkit::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 use kafkit::protocol::ErrorCode;
 
-use super::RequestContext;
+use super::{RequestContext, check_leadership, local_replica};
 
 /// Handle an OffsetForLeaderEpoch request.
 pub(crate) async fn handle(
     ctx: &RequestContext,
     request: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
-    let image = ctx.broker.metadata();
     let topics = request
         .topics
         .into_iter()
@@ -29,30 +28,18 @@ pub(crate) async fn handle(
                         .with_partition(p.partition)
                         .with_leader_epoch(-1)
                         .with_end_offset(-1);
-                    let code = if image.partition(&name, p.partition).is_none() {
-                        ErrorCode::UnknownTopicOrPartition
-                    } else {
-                        match ctx.broker.replica(&name, p.partition) {
-                            None => ErrorCode::NotLeaderOrFollower,
-                            Some(replica) => {
-                                let state = replica.lock();
-                                if !state.is_leader {
-                                    ErrorCode::NotLeaderOrFollower
-                                } else if p.current_leader_epoch >= 0
-                                    && p.current_leader_epoch < state.leader_epoch
-                                {
-                                    ErrorCode::FencedLeaderEpoch
-                                } else if p.current_leader_epoch > state.leader_epoch {
-                                    ErrorCode::UnknownLeaderEpoch
-                                } else {
-                                    let (epoch, end) =
-                                        state.log.end_offset_for_epoch(p.leader_epoch);
-                                    out.leader_epoch = epoch;
-                                    out.end_offset = end;
-                                    ErrorCode::None
-                                }
-                            }
+                    let answer = local_replica(ctx, &name, p.partition).and_then(|replica| {
+                        let state = replica.lock();
+                        check_leadership(&state, p.current_leader_epoch)?;
+                        Ok(state.log.end_offset_for_epoch(p.leader_epoch))
+                    });
+                    let code = match answer {
+                        Ok((epoch, end)) => {
+                            out.leader_epoch = epoch;
+                            out.end_offset = end;
+                            ErrorCode::None
                         }
+                        Err(code) => code,
                     };
                     out.error_code = code.code();
                     out
