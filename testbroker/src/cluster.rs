@@ -577,3 +577,48 @@ impl Drop for BlockingCluster {
         self.stop();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: T) {}
+
+    #[tokio::test]
+    async fn the_handle_is_send_and_sync_and_its_futures_can_be_spawned() {
+        let cluster = Cluster::builder()
+            .brokers(2)
+            .topic("t", 2, 2)
+            .build()
+            .await
+            .unwrap();
+        send_sync(&cluster);
+        let cluster = Arc::new(cluster);
+        // The fault-injection futures hold no lock across an await, so they are Send.
+        send(cluster.stop_broker(1));
+        send(cluster.start_broker(1));
+        send(cluster.isolate(2));
+        send(cluster.wait_for_leader("t", 0, Duration::from_secs(1)));
+        let spawned = tokio::spawn({
+            let cluster = cluster.clone();
+            async move {
+                cluster
+                    .wait_for_isr("t", 0, 2, Duration::from_secs(5))
+                    .await
+            }
+        });
+        assert_eq!(spawned.await.unwrap().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn many_blocking_clusters_run_at_once() {
+        let clusters: Vec<BlockingCluster> = (0..4)
+            .map(|_| Cluster::builder().brokers(3).build_blocking().unwrap())
+            .collect();
+        let mut addrs: Vec<String> = clusters.iter().map(|c| c.bootstrap_servers()).collect();
+        addrs.sort();
+        addrs.dedup();
+        assert_eq!(addrs.len(), 4, "distinct ephemeral ports");
+    }
+}
