@@ -15,9 +15,12 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod net;
+pub mod producer;
 pub mod protocol;
 pub mod record;
+pub mod serde;
 
 /// The Kafka API message structs (requests, responses, headers), from the `kafka-protocol` crate.
 pub use kafka_protocol::messages;

@@ -1,0 +1,1 @@
+//! Shared configuration machinery (in progress).

@@ -1,0 +1,1 @@
+//! Producer configuration (in progress).

@@ -1,0 +1,1 @@
+//! Producer records (in progress).
