@@ -204,7 +204,10 @@ mod tests {
     use kafka_protocol::messages::{BrokerId, TopicName};
     use kafka_protocol::protocol::StrBytes;
 
-    fn response(topics: &[(&str, i16, &[(i32, i32, i32)])]) -> MetadataResponse {
+    /// (partition, leader, leader epoch)
+    type Partition = (i32, i32, i32);
+
+    fn response(topics: &[(&str, i16, &[Partition])]) -> MetadataResponse {
         MetadataResponse::default()
             .with_cluster_id(Some(StrBytes::from_static_str("c1")))
             .with_controller_id(BrokerId(2))
