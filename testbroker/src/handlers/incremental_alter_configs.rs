@@ -7,6 +7,7 @@ use kafkit::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsRe
 use kafkit::protocol::ErrorCode;
 
 use super::RequestContext;
+use super::metadata::PROPAGATION_TIMEOUT;
 use crate::config::{AlterOp, resource_type};
 
 /// Handle an IncrementalAlterConfigs request.
@@ -66,5 +67,14 @@ pub(crate) async fn handle(
             response
         })
         .collect();
+    if !request.validate_only {
+        // Answer once every running broker applies the change (as CreateTopics does), so the
+        // next request anywhere sees it.
+        let version = controller.image().version;
+        ctx.broker
+            .cluster
+            .wait_for_propagation(version, PROPAGATION_TIMEOUT)
+            .await;
+    }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
