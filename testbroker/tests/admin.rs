@@ -5,9 +5,6 @@
 //! through `kafkit::net::Connection`, so `send` uses the newest version both sides know; older
 //! versions are checked with `send_with_version` where their layout or semantics differ.
 //!
-//! One test is `#[ignore]`d for a known broker bug (ListOffsets by timestamp after DeleteRecords
-//! moved the log start into a segment); run it with `--include-ignored` once that is fixed.
-//!
 //! The last test cross-checks with an independent admin client, kafka-python's
 //! `KafkaAdminClient` (`tests/interop/kafka_python_admin.py`), in both directions. It is skipped
 //! when kafka-python is missing unless `KAFKIT_REQUIRE_INTEROP` is set.
@@ -2025,7 +2022,6 @@ async fn delete_records_moves_the_log_start_offset() {
 /// segment: the answer is the first record at or after the target that is still in the log
 /// (Kafka's `LogSegment.searchForTimestamp` goes on to later batches).
 #[tokio::test]
-#[ignore = "broker bug: PartitionLog::offset_for_timestamp only looks at the first batch whose max timestamp reaches the target, so it answers -1 when that batch is below the log start offset"]
 async fn list_offsets_by_timestamp_skips_records_below_the_log_start() {
     let cluster = fast().brokers(1).topic("t", 1, 1).build().await.unwrap();
     let conn = connect(&cluster, 1).await;

@@ -449,15 +449,24 @@ impl PartitionLog {
             let Some((_, found)) = segment.find_offset_by_timestamp(timestamp) else {
                 continue;
             };
-            let batch = segment.read(found.position, 0, i64::MAX, true);
-            let batch = RecordBatch::parse(&batch)?;
-            for record in batch.records()? {
-                let record = record?;
-                if record.timestamp >= timestamp && record.offset >= self.log_start_offset {
-                    return Ok(Some(TimestampOffset {
-                        offset: record.offset,
-                        timestamp: record.timestamp,
-                    }));
+            // The first qualifying batch may lie below the log start (DeleteRecords moved it
+            // into this segment): keep scanning later batches, as Kafka does.
+            for candidate in segment.batches_from(found.position) {
+                let header = candidate.header;
+                if header.max_timestamp < timestamp || header.last_offset() < self.log_start_offset
+                {
+                    continue;
+                }
+                let batch = segment.read(candidate.position, 0, i64::MAX, true);
+                let batch = RecordBatch::parse(&batch)?;
+                for record in batch.records()? {
+                    let record = record?;
+                    if record.timestamp >= timestamp && record.offset >= self.log_start_offset {
+                        return Ok(Some(TimestampOffset {
+                            offset: record.offset,
+                            timestamp: record.timestamp,
+                        }));
+                    }
                 }
             }
         }
