@@ -1,9 +1,11 @@
-//! The producer: configuration, records, partitioners (and, to come, the accumulator, the
-//! per-broker sink and the send modes).
+//! The producer: configuration, records, partitioners, the record accumulator and idempotence
+//! state (and, to come, the per-broker sink and the send modes).
 //!
 //! Owns producer behaviour; reaches brokers only through [`crate::net`] and batches only through
 //! [`crate::record`].
 
+pub mod accumulator;
 pub mod config;
+pub mod idempotence;
 pub mod partitioner;
 pub mod record;

@@ -1,0 +1,1 @@
+//! Idempotent producer state (in progress).
