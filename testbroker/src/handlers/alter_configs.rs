@@ -56,11 +56,7 @@ pub(crate) async fn handle(
     if !request.validate_only {
         // Answer once every running broker applies the change (as CreateTopics does), so the
         // next request anywhere sees it.
-        let version = controller.image().version;
-        ctx.broker
-            .cluster
-            .wait_for_propagation(version, PROPAGATION_TIMEOUT)
-            .await;
+        super::wait_for_latest_metadata(ctx, PROPAGATION_TIMEOUT).await;
     }
     AlterConfigsResponse::default().with_responses(responses)
 }

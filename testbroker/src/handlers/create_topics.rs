@@ -123,7 +123,7 @@ pub(crate) async fn handle(
         results.push(result);
     }
     if !request.validate_only {
-        super::wait_for_latest_metadata(ctx, request.timeout_ms).await;
+        super::wait_for_latest_metadata(ctx, super::request_timeout(request.timeout_ms)).await;
     }
     CreateTopicsResponse::default().with_topics(results)
 }

@@ -53,6 +53,6 @@ pub(crate) async fn handle(
         }
         responses.push(result);
     }
-    super::wait_for_latest_metadata(ctx, request.timeout_ms).await;
+    super::wait_for_latest_metadata(ctx, super::request_timeout(request.timeout_ms)).await;
     DeleteTopicsResponse::default().with_responses(responses)
 }

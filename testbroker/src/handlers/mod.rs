@@ -111,13 +111,18 @@ pub(crate) fn check_leadership(
 /// Wait (up to the request's timeout, at most a minute) until every running broker has the
 /// controller's latest metadata, so that an admin request's effect is visible everywhere once
 /// it is answered.
-pub(crate) async fn wait_for_latest_metadata(ctx: &RequestContext, timeout_ms: i32) {
+pub(crate) async fn wait_for_latest_metadata(ctx: &RequestContext, timeout: std::time::Duration) {
     let version = ctx.broker.cluster.controller.image().version;
-    let timeout = std::time::Duration::from_millis(timeout_ms.clamp(0, 60_000) as u64);
+    let timeout = timeout.min(std::time::Duration::from_secs(60));
     ctx.broker
         .cluster
         .wait_for_propagation(version, timeout)
         .await;
+}
+
+/// A request's `timeout_ms` field as a duration (negative means none).
+pub(crate) fn request_timeout(timeout_ms: i32) -> std::time::Duration {
+    std::time::Duration::from_millis(timeout_ms.max(0) as u64)
 }
 
 /// The APIs this broker serves, with the version ranges it answers (those `kafka-protocol`
