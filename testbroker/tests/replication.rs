@@ -163,33 +163,56 @@ async fn acks_all_blocks_then_fails_below_min_insync_replicas() {
 /// every acknowledged record.
 #[tokio::test]
 async fn kip101_a_restarted_follower_keeps_committed_records() {
-    // Long follower long-polls keep the follower's high watermark behind its log end.
-    let cluster = Cluster::builder()
+    let cluster = fast()
         .brokers(2)
-        .auto_create_topics(false)
         .auto_leader_rebalance(false)
-        .replica_fetch_wait_max(Duration::from_secs(5))
         .topic("t", 1, 2)
         .build()
         .await
         .unwrap();
     let (leader, conn) = leader_connection(&cluster, "t", 0).await;
     let follower = 3 - leader;
-    for v in [&b"m1"[..], b"m2"] {
-        assert_eq!(
-            produce(&conn, &cluster, "t", 0, batch(&[v], None), -1)
-                .await
-                .0,
-            ErrorCode::None
-        );
-    }
+    assert_eq!(
+        produce(&conn, &cluster, "t", 0, batch(&[b"m1"], None), -1)
+            .await
+            .0,
+        ErrorCode::None
+    );
+    cluster
+        .wait_for_replicas_in_sync("t", 0, WAIT)
+        .await
+        .unwrap();
+    // Hold the leader's answers to the follower for a second: the follower appends m2, the
+    // leader commits it on the follower's next fetch, but the answer that would tell the
+    // follower so (high watermark 2) is still on its way when the follower stops.
+    cluster.inject(kafkit_testbroker::FaultRule {
+        matcher: kafkit_testbroker::FaultMatch {
+            api: Some(ApiKey::Fetch),
+            broker: Some(leader),
+            include_replication: true,
+            ..Default::default()
+        },
+        action: kafkit_testbroker::FaultAction::Delay(Duration::from_secs(1)),
+        remaining: None,
+    });
+    assert_eq!(
+        produce(&conn, &cluster, "t", 0, batch(&[b"m2"], None), -1)
+            .await
+            .0,
+        ErrorCode::None
+    );
     let f = cluster
         .replica_info("t", 0)
         .into_iter()
         .find(|r| r.broker == follower)
         .unwrap();
-    assert_eq!(f.log_end_offset, 2);
+    assert_eq!(
+        (f.log_end_offset, f.high_watermark),
+        (2, 1),
+        "the scenario's precondition: HW behind the log"
+    );
     cluster.stop_broker(follower).await.unwrap();
+    cluster.clear_faults();
     cluster.start_broker(follower).await.unwrap();
     cluster.wait_for_isr("t", 0, 2, WAIT).await.unwrap();
     cluster.stop_broker(leader).await.unwrap();

@@ -76,6 +76,7 @@ pub(crate) async fn handle(ctx: &RequestContext, request: FetchRequest) -> Fetch
 
     // Subscribe before reading so an append between the read and the wait is not missed.
     let mut changes = ctx.broker.subscribe_data();
+    let mut first_high_watermarks: Option<Vec<i64>> = None;
     let results = loop {
         let results: Vec<PartitionData> = read_all(ctx, &wanted, max_bytes, replica_id);
         let bytes: usize = results
@@ -85,6 +86,23 @@ pub(crate) async fn handle(ctx: &RequestContext, request: FetchRequest) -> Fetch
         let any_error = results.iter().any(|p| p.error_code != 0);
         if bytes >= min_bytes.max(1) || any_error || wanted.is_empty() {
             break results;
+        }
+        // A follower's parked fetch also returns when a high watermark moves, so followers
+        // learn what is committed at once rather than at the end of the wait: a follower that
+        // becomes leader then starts from an up-to-date high watermark.
+        let high_watermarks: Vec<i64> = results.iter().map(|p| p.high_watermark).collect();
+        match &first_high_watermarks {
+            None => first_high_watermarks = Some(high_watermarks),
+            Some(first)
+                if replica_id >= 0
+                    && high_watermarks
+                        .iter()
+                        .zip(first)
+                        .any(|(now, then)| now > then) =>
+            {
+                break results;
+            }
+            Some(_) => {}
         }
         match tokio::time::timeout_at(deadline, changes.changed()).await {
             Ok(Ok(())) => continue,
