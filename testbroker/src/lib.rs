@@ -66,6 +66,8 @@
 //! cluster.stop_broker(leader).await?;
 //! let new_leader = cluster.wait_for_leader("orders", 0, wait).await?;
 //! assert_ne!(new_leader, leader);
+//! // Its high watermark catches up once the other in-sync replica fetched from it.
+//! cluster.wait_for_replicas_in_sync("orders", 0, wait).await?;
 //!
 //! // The acknowledged record is on the new leader.
 //! let addr = cluster.broker_addr(new_leader).unwrap().to_string();
