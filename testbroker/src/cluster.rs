@@ -472,6 +472,12 @@ impl Cluster {
         self.wait_for_metadata().await
     }
 
+    /// Delete a topic (as DeleteTopics would) and wait until every broker knows.
+    pub async fn delete_topic(&self, name: &str) -> Result<(), ClusterError> {
+        self.shared.controller.delete_topic(name)?;
+        self.wait_for_metadata().await
+    }
+
     /// Wait until every running broker has applied the controller's latest metadata.
     pub async fn wait_for_metadata(&self) -> Result<(), ClusterError> {
         let timeout = Duration::from_secs(10);

@@ -725,3 +725,62 @@ async fn kip279_follower_walks_back_through_epochs_the_leader_never_saw() {
     assert_eq!(read_all(&cluster, "t", 0).await, expected);
     cluster.shutdown().await;
 }
+
+/// A broker that misses a topic's deletion and re-creation (it was cut off) must not keep the
+/// old topic's records under the new topic of the same name.
+#[tokio::test]
+async fn a_recreated_topic_does_not_inherit_old_replicas() {
+    let cluster = fast()
+        .brokers(2)
+        .auto_leader_rebalance(false)
+        .topic("t", 1, 2)
+        .build()
+        .await
+        .unwrap();
+    let (_, conn) = leader_connection(&cluster, "t", 0).await;
+    let v = values("old", 3);
+    assert_eq!(
+        produce(&conn, &cluster, "t", 0, batch(&refs(&v), None), -1)
+            .await
+            .0,
+        ErrorCode::None
+    );
+    cluster
+        .wait_for_replicas_in_sync("t", 0, WAIT)
+        .await
+        .unwrap();
+    let cut_off = cluster.metadata().partition("t", 0).unwrap().replicas[1];
+    cluster.isolate(cut_off).await.unwrap();
+    let replicas = cluster
+        .metadata()
+        .partition("t", 0)
+        .unwrap()
+        .replicas
+        .clone();
+    cluster.delete_topic("t").await.unwrap();
+    cluster
+        .create_topic_with(kafkit_testbroker::controller::NewTopic {
+            name: "t".into(),
+            partitions: -1,
+            replication_factor: -1,
+            assignment: Some(vec![replicas]),
+            configs: Vec::new(),
+        })
+        .await
+        .unwrap();
+    cluster.heal().await.unwrap();
+    cluster.wait_for_isr("t", 0, 2, WAIT).await.unwrap();
+    cluster
+        .wait_for_replicas_in_sync("t", 0, WAIT)
+        .await
+        .unwrap();
+    for info in cluster.replica_info("t", 0) {
+        assert_eq!(
+            info.log_end_offset, 0,
+            "broker {} kept the old topic's records",
+            info.broker
+        );
+    }
+    assert!(read_all(&cluster, "t", 0).await.is_empty());
+    cluster.shutdown().await;
+}

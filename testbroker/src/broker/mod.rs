@@ -387,6 +387,14 @@ impl BrokerState {
                     }
                     let tp = TopicPartition::new(topic.name.clone(), p.partition);
                     hosted.insert(tp.clone());
+                    // A topic deleted and re-created between two images this broker applied
+                    // keeps its name but not its id: its old replica (and files) must go.
+                    if replicas.get(&tp).is_some_and(|r| r.topic_id != topic.id) {
+                        replicas.remove(&tp);
+                        if let Some(dir) = self.partition_dir(&tp) {
+                            let _ = std::fs::remove_dir_all(dir);
+                        }
+                    }
                     let replica = match replicas.get(&tp) {
                         Some(r) => r.clone(),
                         None => {
@@ -406,6 +414,7 @@ impl BrokerState {
                             let producers = ProducerStateTable::rebuild(log.batch_headers());
                             let replica = Arc::new(Replica::new(
                                 tp.clone(),
+                                topic.id,
                                 ReplicaState {
                                     log,
                                     producers,

@@ -67,14 +67,18 @@ pub struct ReplicaState {
 pub struct Replica {
     /// Which partition.
     pub tp: TopicPartition,
+    /// The id of the topic this replica belongs to (a re-created topic of the same name has a
+    /// new id and gets fresh replicas).
+    pub topic_id: uuid::Uuid,
     state: Mutex<ReplicaState>,
 }
 
 impl Replica {
     /// A replica with the given state.
-    pub fn new(tp: TopicPartition, state: ReplicaState) -> Replica {
+    pub fn new(tp: TopicPartition, topic_id: uuid::Uuid, state: ReplicaState) -> Replica {
         Replica {
             tp,
+            topic_id,
             state: Mutex::new(state),
         }
     }
