@@ -220,15 +220,14 @@ fn append(
     if !state.is_leader {
         return Err((ErrorCode::NotLeaderOrFollower, None));
     }
-    let config = state.config.clone();
-    let max_message_bytes = config.max_message_bytes();
-    if batch.size_in_bytes() > max_message_bytes {
+    if batch.size_in_bytes() > state.config.max_message_bytes() {
         return Err((ErrorCode::MessageTooLarge, None));
     }
-    validate_records(&batch, &config, now)?;
-    if acks == -1 && state.isr.len() < config.min_insync_replicas() {
+    validate_records(&batch, &state.config, now)?;
+    if acks == -1 && state.isr.len() < state.config.min_insync_replicas() {
         return Err((ErrorCode::NotEnoughReplicas, None));
     }
+    let log_append_time = state.config.log_append_time();
 
     // Idempotence: sequence checks and duplicate detection.
     let producer_id = batch.producer_id();
@@ -246,7 +245,7 @@ fn append(
                 return Ok(Appended {
                     base_offset: original.first_offset,
                     last_offset: original.last_offset,
-                    log_append_time_ms: if config.log_append_time() {
+                    log_append_time_ms: if log_append_time {
                         original.timestamp
                     } else {
                         -1
@@ -262,7 +261,7 @@ fn append(
     let leader_epoch = state.leader_epoch;
     let info = match state
         .log
-        .append_as_leader(&batch, leader_epoch, config.log_append_time(), now)
+        .append_as_leader(&batch, leader_epoch, log_append_time, now)
     {
         Ok(info) => info,
         Err(e) => {
