@@ -194,7 +194,8 @@ pub enum SendBlocked {
     /// A batch of this partition is waiting to be retried; it goes before any new batch (Java
     /// re-enqueues retries at the head of the partition's queue).
     RetryPending,
-    /// [`MAX_IN_FLIGHT_FOR_IDEMPOTENCE`] batches are already in flight.
+    /// The partition's window is full: [`MAX_IN_FLIGHT_FOR_IDEMPOTENCE`] batches have been
+    /// drained since (and including) its oldest unfinished one.
     TooManyInFlight,
     /// This retry is not the partition's first in-flight batch: it waits until the earlier ones
     /// complete (Java: `firstInFlightSequence != batch.baseSequence()` stops the drain).
@@ -299,6 +300,9 @@ struct InFlightBatch {
     on_wire: bool,
     /// Its sequence was rewritten by an epoch bump (Java's `sequenceHasBeenReset`).
     resequenced: bool,
+    /// Finished (acknowledged, failed or given up) while an earlier batch is not: kept so that
+    /// the window of [`MAX_IN_FLIGHT_FOR_IDEMPOTENCE`] batches still counts it.
+    done: bool,
 }
 
 impl InFlightBatch {
@@ -339,11 +343,25 @@ impl PartitionState {
     }
 
     fn has_batch_on_wire(&self) -> bool {
-        self.in_flight.iter().any(|b| b.on_wire)
+        self.in_flight.iter().any(|b| b.on_wire && !b.done)
     }
 
     fn position(&self, sent_as: BatchStamp) -> Option<usize> {
-        self.in_flight.iter().position(|b| b.sent_as == sent_as)
+        self.in_flight
+            .iter()
+            .position(|b| !b.done && b.sent_as == sent_as)
+    }
+
+    /// Mark a batch finished and drop the finished batches at the front of the window.
+    fn finish(&mut self, index: usize) -> Option<InFlightBatch> {
+        let batch = self.in_flight.get_mut(index)?;
+        batch.done = true;
+        batch.on_wire = false;
+        let finished = *batch;
+        while self.in_flight.front().is_some_and(|b| b.done) {
+            self.in_flight.pop_front();
+        }
+        Some(finished)
     }
 
     /// The sequence the broker expects next, judging by acknowledgements.
@@ -354,6 +372,8 @@ impl PartitionState {
     /// Java's `startSequencesAtBeginning`: restamp every in-flight batch from sequence 0 under
     /// `producer_id_and_epoch`, forget acknowledgements and unresolved sequences.
     fn start_sequences_at_beginning(&mut self, producer_id_and_epoch: ProducerIdAndEpoch) {
+        // Under a new epoch the broker's duplicate window starts afresh.
+        self.in_flight.retain(|b| !b.done);
         let mut sequence = 0;
         for batch in &mut self.in_flight {
             batch.stamp = BatchStamp {
@@ -408,11 +428,13 @@ impl<P> Default for IdempotenceState<P> {
     }
 }
 
-/// Errors after which the producer cannot continue (Java's
-/// `TransactionManager.maybeTransitionToErrorState`: cluster/transactional-id authorization,
-/// `ProducerFencedException`, `UnsupportedVersionException`, `InvalidPidMappingException`), plus
-/// `INVALID_PRODUCER_EPOCH`: the broker has seen a newer epoch of our producer id, so ours can
-/// no longer be trusted.
+/// Errors after which the producer cannot continue: Java's
+/// `TransactionManager.maybeTransitionToErrorState` set (`ClusterAuthorizationException`,
+/// `TransactionalIdAuthorizationException`, `ProducerFencedException`,
+/// `UnsupportedVersionException`), plus `INVALID_PRODUCER_EPOCH`. For the latter Java's
+/// idempotent (non-transactional) producer only fails the batch and bumps the epoch locally;
+/// kafkit treats it as fatal because the broker has seen a newer epoch of our producer id than
+/// ours, so another local bump cannot be trusted to be newer still.
 fn is_fatal(error: ErrorCode) -> bool {
     matches!(
         error,
@@ -421,7 +443,6 @@ fn is_fatal(error: ErrorCode) -> bool {
             | ErrorCode::ClusterAuthorizationFailed
             | ErrorCode::TransactionalIdAuthorizationFailed
             | ErrorCode::UnsupportedVersion
-            | ErrorCode::InvalidProducerIdMapping
     )
 }
 
@@ -585,7 +606,9 @@ impl<P: Eq + Hash + Clone> IdempotenceState<P> {
     /// assert_eq!(state.in_flight_count(&0), 0);
     /// ```
     pub fn in_flight_count(&self, tp: &P) -> usize {
-        self.partitions.get(tp).map_or(0, |p| p.in_flight.len())
+        self.partitions
+            .get(tp)
+            .map_or(0, |p| p.in_flight.iter().filter(|b| !b.done).count())
     }
 
     /// The base sequence of the partition's first unfinished batch (Java's
@@ -624,7 +647,15 @@ impl<P: Eq + Hash + Clone> IdempotenceState<P> {
     /// `RecordAccumulator.shouldStopDrainBatchesForPartition` for a batch without a sequence:
     /// a valid producer id; no epoch bump pending for the partition; no unresolved sequence; no
     /// in-flight batch of an older epoch; no re-queued batch (it goes first); fewer than
-    /// [`MAX_IN_FLIGHT_FOR_IDEMPOTENCE`] in flight.
+    /// [`MAX_IN_FLIGHT_FOR_IDEMPOTENCE`] batches drained since the oldest unfinished one.
+    ///
+    /// The last rule is stricter than Java, which only caps the requests in flight (at most
+    /// five per connection, one batch per partition each). The broker remembers the last five
+    /// batches of a producer per partition; if a batch that was written but whose response was
+    /// lost is retried after five later batches were written, the broker no longer recognises the
+    /// duplicate and answers `OUT_OF_ORDER_SEQUENCE_NUMBER`, and the batch can only time out
+    /// although it was written. Counting finished batches behind an unfinished one keeps every
+    /// retried batch inside the broker's window (the fault simulation test hits this otherwise).
     ///
     /// ```
     /// use kafkit::producer::idempotence::{IdempotenceState, ProducerIdAndEpoch, SendBlocked};
@@ -646,7 +677,7 @@ impl<P: Eq + Hash + Clone> IdempotenceState<P> {
             Err(SendBlocked::UnresolvedSequence)
         } else if p.producer_id_and_epoch != self.current && !p.in_flight.is_empty() {
             Err(SendBlocked::StaleEpochInFlight)
-        } else if p.in_flight.iter().any(|b| !b.on_wire) {
+        } else if p.in_flight.iter().any(|b| !b.on_wire && !b.done) {
             Err(SendBlocked::RetryPending)
         } else if p.in_flight.len() >= MAX_IN_FLIGHT_FOR_IDEMPOTENCE {
             Err(SendBlocked::TooManyInFlight)
@@ -721,6 +752,7 @@ impl<P: Eq + Hash + Clone> IdempotenceState<P> {
             record_count,
             on_wire: true,
             resequenced: false,
+            done: false,
         });
         Ok(stamp)
     }
@@ -798,15 +830,11 @@ impl<P: Eq + Hash + Clone> IdempotenceState<P> {
         Ok((index, &mut partition.in_flight[index]))
     }
 
-    fn remove(&mut self, tp: &P, sent_as: BatchStamp) -> Result<InFlightBatch, IdempotenceError> {
+    fn finish(&mut self, tp: &P, sent_as: BatchStamp) -> Result<InFlightBatch, IdempotenceError> {
         let (index, _) = self.find_mut(tp, sent_as)?;
-        let partition = self
-            .partitions
+        self.partitions
             .get_mut(tp)
-            .ok_or(IdempotenceError::UnknownBatch(sent_as))?;
-        partition
-            .in_flight
-            .remove(index)
+            .and_then(|p| p.finish(index))
             .ok_or(IdempotenceError::UnknownBatch(sent_as))
     }
 
@@ -829,7 +857,7 @@ impl<P: Eq + Hash + Clone> IdempotenceState<P> {
         sent_as: BatchStamp,
         base_offset: i64,
     ) -> Result<(), IdempotenceError> {
-        let batch = self.remove(tp, sent_as)?;
+        let batch = self.finish(tp, sent_as)?;
         if let Some(partition) = self.partitions.get_mut(tp)
             && batch.stamp.producer_id_and_epoch() == partition.producer_id_and_epoch
         {
@@ -855,17 +883,18 @@ impl<P: Eq + Hash + Clone> IdempotenceState<P> {
     ///
     /// * `NONE`, `DUPLICATE_SEQUENCE_NUMBER` → [`Decision::Complete`]: the broker already has the
     ///   batch (it answers a duplicate it no longer remembers the offset of with this error).
-    /// * Fatal errors (`PRODUCER_FENCED`, `INVALID_PRODUCER_EPOCH`, cluster/transactional-id
-    ///   authorization, `UNSUPPORTED_VERSION`, `INVALID_PRODUCER_ID_MAPPING`) →
-    ///   `FailBatch { fatal: true }`; every later send is refused.
+    /// * Fatal errors (`PRODUCER_FENCED`, cluster/transactional-id authorization,
+    ///   `UNSUPPORTED_VERSION`, as Java's `maybeTransitionToErrorState`; and, stricter than Java,
+    ///   `INVALID_PRODUCER_EPOCH`) → `FailBatch { fatal: true }`; every later send is refused.
     /// * `MESSAGE_TOO_LARGE` on several records → [`Decision::Split`] (Java splits before
     ///   deciding on retries).
     /// * `UNKNOWN_PRODUCER_ID` → the broker lost our state (retention deleted our records). Java
     ///   always retries it for an idempotent producer and requests an epoch bump for the
     ///   partition, unless the batch was already re-sequenced by a bump (then the other batches'
     ///   matching errors must not bump again): [`Decision::BumpEpochAndResetSequences`] or
-    ///   [`Decision::Retry`]. (Java also plain-retries while the response's log start offset is
-    ///   unknown; this state does not see it and bumps.)
+    ///   [`Decision::Retry`]. This method assumes the response's log start offset was known;
+    ///   pass it with [`IdempotenceState::on_error_with_log_start_offset`] to get Java's plain
+    ///   retry when it was not.
     /// * `OUT_OF_ORDER_SEQUENCE_NUMBER` → Java retries it in every case for an idempotent
     ///   producer; it bumps only when there really is a gap:
     ///   - when the batch is **not** the one the broker should expect next (its base sequence is
@@ -903,6 +932,44 @@ impl<P: Eq + Hash + Clone> IdempotenceState<P> {
         sent_as: BatchStamp,
         error: ErrorCode,
     ) -> Result<Decision, IdempotenceError> {
+        self.decide(tp, sent_as, error, true)
+    }
+
+    /// [`IdempotenceState::on_error`] with the partition response's `log_start_offset` (Produce
+    /// v5+; `-1` when the broker did not know it). As Java's `canRetry`, an
+    /// `UNKNOWN_PRODUCER_ID` with an unknown log start offset is retried without an epoch bump
+    /// ("we are guaranteed to eventually get a logStartOffset once things settle down"); all
+    /// other errors are handled as by `on_error`.
+    ///
+    /// ```
+    /// use kafkit::producer::idempotence::{Decision, IdempotenceState, ProducerIdAndEpoch};
+    /// use kafkit::protocol::ErrorCode;
+    /// let mut state = IdempotenceState::new();
+    /// state.set_producer_id(ProducerIdAndEpoch::new(1, 0));
+    /// let batch = state.assign(&0u8, 1).unwrap();
+    /// assert_eq!(
+    ///     state.on_error_with_log_start_offset(&0, batch, ErrorCode::UnknownProducerId, -1),
+    ///     Ok(Decision::Retry)
+    /// );
+    /// assert_eq!(state.producer_id_and_epoch().epoch, 0);
+    /// ```
+    pub fn on_error_with_log_start_offset(
+        &mut self,
+        tp: &P,
+        sent_as: BatchStamp,
+        error: ErrorCode,
+        log_start_offset: i64,
+    ) -> Result<Decision, IdempotenceError> {
+        self.decide(tp, sent_as, error, log_start_offset >= 0)
+    }
+
+    fn decide(
+        &mut self,
+        tp: &P,
+        sent_as: BatchStamp,
+        error: ErrorCode,
+        log_start_offset_known: bool,
+    ) -> Result<Decision, IdempotenceError> {
         if matches!(error, ErrorCode::None | ErrorCode::DuplicateSequenceNumber) {
             self.on_success(tp, sent_as, -1)?;
             return Ok(Decision::Complete);
@@ -910,7 +977,7 @@ impl<P: Eq + Hash + Clone> IdempotenceState<P> {
         let (_, batch) = self.find_mut(tp, sent_as)?;
         let batch = *batch;
         let decision = if is_fatal(error) {
-            self.remove(tp, sent_as)?;
+            self.finish(tp, sent_as)?;
             tracing::error!(%error, "idempotent producer hit a fatal error");
             self.fatal = Some(error);
             Decision::FailBatch { fatal: true }
@@ -919,7 +986,7 @@ impl<P: Eq + Hash + Clone> IdempotenceState<P> {
             Decision::Split
         } else if error == ErrorCode::UnknownProducerId {
             self.requeue(tp, sent_as)?;
-            if batch.resequenced {
+            if batch.resequenced || !log_start_offset_known {
                 Decision::Retry
             } else {
                 self.request_epoch_bump(tp);
@@ -955,7 +1022,7 @@ impl<P: Eq + Hash + Clone> IdempotenceState<P> {
             self.requeue(tp, sent_as)?;
             Decision::Retry
         } else {
-            self.remove(tp, sent_as)?;
+            self.finish(tp, sent_as)?;
             self.request_epoch_bump(tp);
             Decision::FailBatch { fatal: false }
         };
@@ -989,7 +1056,7 @@ impl<P: Eq + Hash + Clone> IdempotenceState<P> {
     /// assert_eq!(state.next_sequence(&0), 0);
     /// ```
     pub fn on_unresolved(&mut self, tp: &P, sent_as: BatchStamp) -> Result<(), IdempotenceError> {
-        let batch = self.remove(tp, sent_as)?;
+        let batch = self.finish(tp, sent_as)?;
         if let Some(partition) = self.partitions.get_mut(tp) {
             let next = increment_sequence(batch.last_sequence(), 1);
             partition.unresolved_next_sequence = match partition.unresolved_next_sequence {
@@ -1057,6 +1124,7 @@ impl<P: Eq + Hash + Clone> IdempotenceState<P> {
                         record_count,
                         on_wire: false,
                         resequenced: batch.resequenced,
+                        done: false,
                     },
                 );
             }
@@ -1644,5 +1712,165 @@ mod tests {
         assert_eq!(state.next_sequence(&TP), 0);
         assert_eq!(state.assign(&TP, 1), Ok(stamp(1, 0)));
         assert_eq!(state.last_acked_sequence(&TP), None);
+    }
+
+    #[test]
+    fn partitions_not_bumped_retry_with_their_old_stamp() {
+        let mut state = ready(0);
+        let lost = state.assign(&TP, 1).unwrap();
+        let elsewhere = state.assign(&OTHER, 2).unwrap();
+        state.on_unresolved(&TP, lost).unwrap();
+        assert_eq!(state.producer_id_and_epoch().epoch, 1);
+        // OTHER's batch was drained under epoch 0: its retry keeps epoch 0 and its sequence.
+        assert_eq!(
+            state.on_error(&OTHER, elsewhere, ErrorCode::NotEnoughReplicas),
+            Ok(Decision::Retry)
+        );
+        assert_eq!(state.resend(&OTHER, elsewhere), Ok(stamp(0, 0)));
+        state.on_success(&OTHER, elsewhere, 0).unwrap();
+        assert_eq!(state.assign(&OTHER, 1), Ok(stamp(1, 0)));
+    }
+
+    #[test]
+    fn window_holds_finished_batches_behind_an_unfinished_one() {
+        let mut state = ready(0);
+        let batches: Vec<_> = (0..5).map(|_| state.assign(&TP, 1).unwrap()).collect();
+        // The first was written but its response lost; the next four are acknowledged.
+        assert_eq!(
+            state.on_error(&TP, batches[0], ErrorCode::RequestTimedOut),
+            Ok(Decision::Retry)
+        );
+        for (offset, batch) in (1..).zip(&batches[1..]) {
+            state.on_success(&TP, *batch, offset).unwrap();
+        }
+        assert_eq!(state.in_flight_count(&TP), 1);
+        assert_eq!(state.resend(&TP, batches[0]), Ok(batches[0]));
+        // A sixth batch could push the first out of the broker's five-batch memory.
+        assert_eq!(state.check_send(&TP), Err(SendBlocked::TooManyInFlight));
+        assert_eq!(
+            state.on_error(&TP, batches[0], ErrorCode::DuplicateSequenceNumber),
+            Ok(Decision::Complete)
+        );
+        assert_eq!(state.in_flight_count(&TP), 0);
+        assert_eq!(state.last_acked_sequence(&TP), Some(4));
+        assert_eq!(state.assign(&TP, 1), Ok(stamp(0, 5)));
+    }
+
+    /// xorshift64, so the simulation is the same on every run.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// One partition of a broker with Kafka's idempotence checks: a new epoch starts at
+    /// sequence 0, the last five batches are remembered for duplicates, anything else out of
+    /// sequence is rejected.
+    struct SimBroker {
+        log: Vec<u32>,
+        epoch: i16,
+        last_sequence: i32,
+        recent: VecDeque<(i16, i32)>,
+    }
+
+    impl SimBroker {
+        fn append(&mut self, stamp: BatchStamp, records: &[u32]) -> ErrorCode {
+            if stamp.epoch < self.epoch {
+                return ErrorCode::InvalidProducerEpoch;
+            }
+            if stamp.epoch > self.epoch {
+                if stamp.base_sequence != 0 {
+                    return ErrorCode::OutOfOrderSequenceNumber;
+                }
+                self.epoch = stamp.epoch;
+                self.recent.clear();
+            } else if self.recent.contains(&(stamp.epoch, stamp.base_sequence)) {
+                return ErrorCode::DuplicateSequenceNumber;
+            } else if stamp.base_sequence != increment_sequence(self.last_sequence, 1) {
+                return ErrorCode::OutOfOrderSequenceNumber;
+            }
+            self.log.extend_from_slice(records);
+            self.last_sequence = increment_sequence(stamp.base_sequence, records.len() as i32 - 1);
+            self.recent.push_back((stamp.epoch, stamp.base_sequence));
+            if self.recent.len() > MAX_IN_FLIGHT_FOR_IDEMPOTENCE {
+                self.recent.pop_front();
+            }
+            ErrorCode::None
+        }
+    }
+
+    /// A sender driving the state against [`SimBroker`] with requests that fail before the
+    /// append (NOT_LEADER_OR_FOLLOWER) or whose response is lost after it (REQUEST_TIMED_OUT):
+    /// the log must end up holding every record exactly once, in order, with no epoch bump.
+    #[test]
+    fn simulated_faults_never_reorder_or_duplicate() {
+        const RECORDS: u32 = 80;
+        for seed in 1..=300u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            let mut broker = SimBroker {
+                log: Vec::new(),
+                epoch: -1,
+                last_sequence: -1,
+                recent: VecDeque::new(),
+            };
+            let mut state = ready(0);
+            let mut fresh: VecDeque<Vec<u32>> = VecDeque::new();
+            let mut next_record = 0;
+            while next_record < RECORDS {
+                let size = (1 + rng.below(4) as u32).min(RECORDS - next_record);
+                fresh.push_back((next_record..next_record + size).collect());
+                next_record += size;
+            }
+            let mut requeued: Vec<(BatchStamp, Vec<u32>)> = Vec::new();
+            let mut wire: VecDeque<(BatchStamp, Vec<u32>)> = VecDeque::new();
+            let mut steps = 0;
+            while !(fresh.is_empty() && requeued.is_empty() && wire.is_empty()) {
+                steps += 1;
+                assert!(
+                    steps < 100_000,
+                    "seed {seed}: no progress: {state:?} requeued {requeued:?} wire {wire:?} fresh {} broker last {} recent {:?}",
+                    fresh.len(),
+                    broker.last_sequence,
+                    broker.recent
+                );
+                if rng.below(2) == 0 {
+                    if let Some(i) = requeued
+                        .iter()
+                        .position(|(s, _)| state.check_resend(&TP, *s).is_ok())
+                    {
+                        let (sent_as, records) = requeued.remove(i);
+                        let stamp = state.resend(&TP, sent_as).unwrap();
+                        wire.push_back((stamp, records));
+                    } else if state.can_send(&TP)
+                        && let Some(records) = fresh.pop_front()
+                    {
+                        let stamp = state.assign(&TP, records.len() as i32).unwrap();
+                        wire.push_back((stamp, records));
+                    }
+                } else if let Some((stamp, records)) = wire.pop_front() {
+                    let error = match rng.below(8) {
+                        0 => ErrorCode::NotLeaderOrFollower,
+                        1 => {
+                            broker.append(stamp, &records);
+                            ErrorCode::RequestTimedOut
+                        }
+                        _ => broker.append(stamp, &records),
+                    };
+                    match state.on_error(&TP, stamp, error).unwrap() {
+                        Decision::Complete => {}
+                        Decision::Retry => requeued.push((stamp, records)),
+                        other => panic!("seed {seed}: unexpected {other:?} for {error}"),
+                    }
+                }
+            }
+            assert_eq!(broker.log, (0..RECORDS).collect::<Vec<_>>(), "seed {seed}");
+            assert_eq!(state.producer_id_and_epoch().epoch, 0, "seed {seed}");
+            assert_eq!(state.last_acked_sequence(&TP), Some(RECORDS as i32 - 1));
+        }
     }
 }
