@@ -1873,4 +1873,94 @@ mod tests {
             assert_eq!(state.last_acked_sequence(&TP), Some(RECORDS as i32 - 1));
         }
     }
+
+    /// As [`simulated_faults_never_reorder_or_duplicate`], but the sender gives a batch up
+    /// after three failed attempts (its delivery timeout) and reports it unresolved. Records of
+    /// given-up batches may or may not be in the log; the log must still be in send order with
+    /// no duplicate, hold every acknowledged record, and the producer must keep making progress
+    /// (through epoch bumps) without a fatal error.
+    #[test]
+    fn simulated_expiry_keeps_order_and_progress() {
+        const RECORDS: u32 = 80;
+        let mut runs_with_bumps = 0;
+        let mut runs_with_lost_records = 0;
+        for seed in 1..=300u64 {
+            let mut rng = Rng(seed.wrapping_mul(0xD1B5_4A32_D192_ED03) | 1);
+            let mut broker = SimBroker {
+                log: Vec::new(),
+                epoch: -1,
+                last_sequence: -1,
+                recent: VecDeque::new(),
+            };
+            let mut state = ready(0);
+            let mut fresh: VecDeque<Vec<u32>> = VecDeque::new();
+            let mut next_record = 0;
+            while next_record < RECORDS {
+                let size = (1 + rng.below(4) as u32).min(RECORDS - next_record);
+                fresh.push_back((next_record..next_record + size).collect());
+                next_record += size;
+            }
+            let mut requeued: Vec<(BatchStamp, Vec<u32>, u32)> = Vec::new();
+            let mut wire: VecDeque<(BatchStamp, Vec<u32>, u32)> = VecDeque::new();
+            let mut acknowledged: Vec<u32> = Vec::new();
+            let mut steps = 0;
+            while !(fresh.is_empty() && requeued.is_empty() && wire.is_empty()) {
+                steps += 1;
+                assert!(steps < 100_000, "seed {seed}: no progress");
+                if rng.below(2) == 0 {
+                    if let Some(i) = requeued
+                        .iter()
+                        .position(|(s, _, _)| state.check_resend(&TP, *s).is_ok())
+                    {
+                        let (sent_as, records, attempts) = requeued.remove(i);
+                        let stamp = state.resend(&TP, sent_as).unwrap();
+                        wire.push_back((stamp, records, attempts + 1));
+                    } else if state.can_send(&TP)
+                        && let Some(records) = fresh.pop_front()
+                    {
+                        let stamp = state.assign(&TP, records.len() as i32).unwrap();
+                        wire.push_back((stamp, records, 1));
+                    }
+                } else if let Some((stamp, records, attempts)) = wire.pop_front() {
+                    let error = match rng.below(4) {
+                        0 => ErrorCode::NotLeaderOrFollower,
+                        1 => {
+                            broker.append(stamp, &records);
+                            ErrorCode::RequestTimedOut
+                        }
+                        _ => broker.append(stamp, &records),
+                    };
+                    let retry = |requeued: &mut Vec<_>, state: &mut State| {
+                        if attempts >= 3 {
+                            state.on_unresolved(&TP, stamp).unwrap();
+                        } else {
+                            requeued.push((stamp, records.clone(), attempts));
+                        }
+                    };
+                    match state.on_error(&TP, stamp, error).unwrap() {
+                        Decision::Complete => acknowledged.extend_from_slice(&records),
+                        Decision::Retry | Decision::BumpEpochAndResetSequences { .. } => {
+                            retry(&mut requeued, &mut state)
+                        }
+                        other => panic!("seed {seed}: unexpected {other:?} for {error}"),
+                    }
+                }
+            }
+            assert!(
+                broker.log.windows(2).all(|w| w[0] < w[1]),
+                "seed {seed}: log out of order or duplicated: {:?}",
+                broker.log
+            );
+            for record in &acknowledged {
+                assert!(broker.log.contains(record), "seed {seed}: lost {record}");
+            }
+            assert_eq!(state.fatal_error(), None);
+            assert_eq!(state.in_flight_count(&TP), 0);
+            runs_with_bumps += usize::from(state.producer_id_and_epoch().epoch > 0);
+            runs_with_lost_records += usize::from(broker.log.len() < RECORDS as usize);
+        }
+        // The faults really exercised epoch bumps and given-up batches.
+        assert!(runs_with_bumps > 10, "{runs_with_bumps}");
+        assert!(runs_with_lost_records > 10, "{runs_with_lost_records}");
+    }
 }
