@@ -9,3 +9,4 @@ pub mod config;
 pub mod idempotence;
 pub mod partitioner;
 pub mod record;
+pub mod sink;

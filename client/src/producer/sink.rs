@@ -1,0 +1,1 @@
+//! Produce requests and responses for drained batches (in progress).
