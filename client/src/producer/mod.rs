@@ -5,6 +5,7 @@
 //! [`crate::record`].
 
 pub mod accumulator;
+pub mod client;
 pub mod config;
 pub mod idempotence;
 pub mod partitioner;
