@@ -1539,7 +1539,7 @@ where
     /// ```no_run
     /// # fn example(producer: kafkit::producer::client::Producer) {
     /// use kafkit::serde::DefaultSerde;
-    /// let typed = kafkit::producer::client::TypedProducer::<u32, String, _, _>::with_serializers(
+    /// let typed = kafkit::producer::client::TypedProducer::<i32, String, _, _>::with_serializers(
     ///     producer, DefaultSerde, DefaultSerde);
     /// # }
     /// ```
