@@ -393,11 +393,12 @@ async fn injected_not_leader_is_retried_without_idempotence() {
     injected_not_leader_is_retried(false).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_stopped_mid_stream_with_idempotence() {
-    let cluster = cluster_with(&[("failover", 1)]).await;
+    let cluster = Arc::new(cluster_with(&[("failover", 1)]).await);
     let producer = Producer::new(
         config(&cluster)
+            .batch_size(1024)
             .retry_backoff(Duration::from_millis(20))
             .request_timeout(Duration::from_secs(5))
             .delivery_timeout(Duration::from_secs(60))
@@ -407,22 +408,31 @@ async fn leader_stopped_mid_stream_with_idempotence() {
     .unwrap();
     let leader = cluster.wait_for_leader("failover", 0, WAIT).await.unwrap();
     let mut futures = Vec::new();
+    let mut acked = Vec::new();
+    let mut stopper = None;
     for i in 0..400 {
         if i == 200 {
-            cluster.stop_broker(leader).await.unwrap();
+            // Stop the leader while records are being produced.
+            let cluster = cluster.clone();
+            stopper = Some(tokio::spawn(async move {
+                cluster.stop_broker(leader).await.unwrap()
+            }));
         }
-        futures.push((
-            i,
-            producer
-                .send(ProducerRecord::<String, _>::new(
-                    "failover",
-                    format!("f{i}"),
-                ))
-                .await
-                .unwrap(),
-        ));
+        let f = producer
+            .send(ProducerRecord::<String, _>::new(
+                "failover",
+                format!("f{i}"),
+            ))
+            .await
+            .unwrap();
+        if i < 200 && i % 50 == 49 {
+            // Let the first half go out in several batches before the failure.
+            acked.push((i, f.await.unwrap().offset));
+            continue;
+        }
+        futures.push((i, f));
     }
-    let mut acked = Vec::new();
+    stopper.unwrap().await.unwrap();
     for (i, f) in futures {
         match f.await {
             Ok(meta) => acked.push((i, meta.offset)),
@@ -433,6 +443,11 @@ async fn leader_stopped_mid_stream_with_idempotence() {
         }
     }
     assert!(!acked.is_empty());
+    eprintln!(
+        "failover: {} of 400 acknowledged, {:?}",
+        acked.len(),
+        producer.metrics()
+    );
     let new_leader = cluster.wait_for_leader("failover", 0, WAIT).await.unwrap();
     assert_ne!(new_leader, leader);
     let end = acked.iter().map(|(_, o)| o + 1).max().unwrap();
@@ -445,6 +460,7 @@ async fn leader_stopped_mid_stream_with_idempotence() {
             "{value:?} duplicated"
         );
     }
+    acked.sort_unstable();
     let mut previous = -1;
     for (i, offset) in acked {
         let at = seen.get(format!("f{i}").as_bytes()).copied();
@@ -453,5 +469,7 @@ async fn leader_stopped_mid_stream_with_idempotence() {
         previous = offset;
     }
     producer.close().await;
-    cluster.shutdown().await;
+    if let Ok(cluster) = Arc::try_unwrap(cluster) {
+        cluster.shutdown().await;
+    }
 }
