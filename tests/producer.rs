@@ -473,3 +473,86 @@ async fn leader_stopped_mid_stream_with_idempotence() {
         cluster.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn buffer_memory_back_pressure_fails_after_max_block() {
+    let cluster = cluster_with(&[("pressure", 3)]).await;
+    let producer = Producer::new(
+        config(&cluster)
+            .batch_size(1024)
+            .buffer_memory(4096)
+            .max_block(Duration::from_millis(200))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(producer.partition_count("pressure").await.unwrap(), 3);
+    // Hold every Produce response: batches stay in flight and keep their memory.
+    cluster.delay_responses(ApiKey::Produce, Duration::from_millis(1500));
+    let value = vec![7u8; 1100]; // one record per batch, > batch.size
+    let mut futures = Vec::new();
+    let err = loop {
+        let i = futures.len() as i32;
+        match producer
+            .send(ProducerRecord::<String, _>::new("pressure", value.clone()).with_partition(i % 3))
+            .await
+        {
+            Ok(f) => futures.push(f),
+            Err(e) => break e,
+        }
+        assert!(
+            futures.len() < 10,
+            "buffer.memory must bound the queued bytes"
+        );
+    };
+    assert!(
+        matches!(err, ProducerError::BufferExhausted { .. }),
+        "{err}"
+    );
+    assert!(producer.metrics().buffer_used <= 4096);
+    cluster.clear_faults();
+    let sent = futures.len();
+    for f in futures {
+        f.await.unwrap();
+    }
+    // Memory is back: sends succeed again.
+    producer
+        .send_and_wait(ProducerRecord::<String, _>::new("pressure", value.clone()))
+        .await
+        .unwrap();
+    assert_eq!(producer.metrics().records_sent, sent as u64 + 1);
+    producer.close().await;
+    cluster.shutdown().await;
+}
+
+#[tokio::test]
+async fn dropped_connections_are_retried_exactly_once_with_idempotence() {
+    let cluster = cluster_with(&[("drops", 1)]).await;
+    let producer = Producer::new(
+        config(&cluster)
+            .batch_size(512)
+            .retry_backoff(Duration::from_millis(10))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(producer.partition_count("drops").await.unwrap(), 1);
+    cluster.drop_connections(ApiKey::Produce, 2);
+    let mut futures = Vec::new();
+    for i in 0..100 {
+        futures.push(
+            producer
+                .send(ProducerRecord::<String, _>::new("drops", format!("d{i}")))
+                .await
+                .unwrap(),
+        );
+    }
+    for (i, f) in futures.into_iter().enumerate() {
+        assert_eq!(f.await.unwrap().offset, i as i64);
+    }
+    assert!(producer.metrics().retries >= 1);
+    let log = read_partition(&cluster, "drops", 0, 100).await;
+    assert_eq!(log.len(), 100, "no duplicates after disconnects");
+    producer.close().await;
+    cluster.shutdown().await;
+}
