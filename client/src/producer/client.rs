@@ -24,6 +24,16 @@
 //! * Each async-mode record gets its own tokio oneshot; a per-batch shared completion (one
 //!   allocation per batch instead of per record) is the planned optimisation.
 //!
+//! # Not yet done
+//!
+//! * `MESSAGE_TOO_LARGE` on a batch of several records fails the batch (Java splits it).
+//! * Metadata is refreshed only on errors and unknown leaders, not every `metadata.max.age.ms`,
+//!   so added partitions are not noticed; the adaptive partitioner gets no load statistics.
+//! * [`Producer::flush`] waits until the producer holds no batch at all (see there).
+//! * Without idempotence Java may reorder records on retry when
+//!   `max.in.flight.requests.per.connection > 1`; kafkit does not (one batch per partition in
+//!   flight), at some cost in per-partition throughput.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -492,8 +502,6 @@ impl Producer {
         V: AsRef<[u8]>,
     {
         let delivery = self.send(record).await?;
-        // Do not wait out linger.ms for a record someone is blocked on.
-        self.inner().wake.notify_one();
         Ok(delivery.await?)
     }
 
@@ -971,6 +979,30 @@ async fn run_sender(inner: Arc<Inner>) {
             .is_some_and(|i| i.needs_producer_id() && i.fatal_error().is_none());
         if needs_pid {
             init_producer_id(&inner).await;
+            let still_needed = inner
+                .lock()
+                .idem
+                .as_ref()
+                .is_some_and(|i| i.needs_producer_id());
+            if still_needed && inner.shutdown.load(Ordering::SeqCst) {
+                // Dropped without a producer id: nothing queued can ever be sent.
+                let mut finished = Finished::new();
+                {
+                    let mut guard = inner.lock();
+                    let state = &mut *guard;
+                    for batch in state.acc.abort_queued() {
+                        state.retry_stamps.remove(batch.topic_partition());
+                        fail_batch(&mut state.acc, batch, ProduceError::Aborted, &mut finished);
+                    }
+                }
+                finish(&inner, finished);
+                if inner.lock().acc.incomplete_batches() == 0 {
+                    return;
+                }
+                // In-flight requests remain: wait for their responses.
+                inner.wake.notified().await;
+                continue;
+            }
         }
         let mut finished: Finished = Vec::new();
         let mut sends: Vec<(i32, Vec<ProducerBatch<Completion>>)> = Vec::new();
@@ -1293,6 +1325,9 @@ async fn send_produce(
                 }
                 BatchAction::Idempotent { may_retry, .. } => {
                     let (Some(idem), Some(stamp)) = (state.idem.as_mut(), stamp) else {
+                        // Unreachable: `idempotent` was only set for stamped batches.
+                        let error = ProduceError::Request("unstamped idempotent batch".into());
+                        fail_batch(&mut state.acc, batch, error, &mut finished);
                         continue;
                     };
                     let (code, log_start_offset) = match &outcome {
