@@ -556,3 +556,34 @@ async fn dropped_connections_are_retried_exactly_once_with_idempotence() {
     producer.close().await;
     cluster.shutdown().await;
 }
+
+/// A rough throughput figure (not a benchmark): `cargo test --release --test producer
+/// throughput_smoke -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn throughput_smoke() {
+    let cluster = cluster_with(&[("speed", 6)]).await;
+    let producer = Producer::new(config(&cluster).build().unwrap()).unwrap();
+    assert_eq!(producer.partition_count("speed").await.unwrap(), 6);
+    let n = 200_000u64;
+    let value = Bytes::from(vec![b'x'; 100]);
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        producer
+            .send_and_forget(ProducerRecord::<Bytes, _>::new("speed", value.clone()))
+            .await
+            .unwrap();
+    }
+    producer.flush().await;
+    let elapsed = start.elapsed();
+    let m = producer.metrics();
+    assert_eq!(m.records_sent, n);
+    eprintln!(
+        "{n} records of 100 B, acks=all: {:.0} records/s, {} requests, {} batches",
+        n as f64 / elapsed.as_secs_f64(),
+        m.requests_sent,
+        m.batches_sent
+    );
+    producer.close().await;
+    cluster.shutdown().await;
+}
