@@ -1,1 +1,1732 @@
-//! The async producer (in progress).
+//! The async producer (Java's `KafkaProducer`): the [`Producer`] handle with its four send modes,
+//! `flush`/`close`, metrics, and the background sender task that drives the accumulator, the
+//! idempotence state and the per-broker Produce requests.
+//!
+//! Owns: the glue. Records are placed by [`super::partitioner`], encoded into batches by
+//! [`super::accumulator`], stamped by [`super::idempotence`], turned into requests and judged by
+//! [`super::sink`]; connections come from [`crate::net`] and leaders from [`crate::cluster`].
+//! This module must not re-implement any of those rules; it only sequences them, owns the tokio
+//! tasks, the locks and the wake-ups, and completes the records.
+//!
+//! # Design
+//!
+//! * One `std::sync::Mutex` guards the accumulator, the partitioner and the idempotence state;
+//!   it is never held across an `.await`. Record completions (oneshot sends, callbacks) run
+//!   after the lock is released.
+//! * One sender task loops: expire → `ready` → `drain_with` per ready broker → spawn one task
+//!   per Produce request (up to `max.in.flight.requests.per.connection` per broker) → sleep
+//!   until the next linger/back-off deadline or a wake-up.
+//! * **One batch per partition in flight** (Java's ordering guarantee when
+//!   `max.in.flight.requests.per.connection = 1`, applied per partition): a partition's
+//!   responses are processed in send order and retries can never reorder records, with or
+//!   without idempotence. Pipelining happens across partitions (several requests per broker).
+//!   Java pipelines up to five batches of one partition; that is a planned optimisation.
+//! * Each async-mode record gets its own tokio oneshot; a per-batch shared completion (one
+//!   allocation per batch instead of per record) is the planned optimisation.
+//!
+//! # Not yet done
+//!
+//! * `MESSAGE_TOO_LARGE` on a batch of several records fails the batch (Java splits it).
+//! * Metadata is refreshed only on errors and unknown leaders, not every `metadata.max.age.ms`,
+//!   so added partitions are not noticed; the adaptive partitioner gets no load statistics.
+//! * [`Producer::flush`] waits until the producer holds no batch at all (see there).
+//! * Without idempotence Java may reorder records on retry when
+//!   `max.in.flight.requests.per.connection > 1`; kafkit does not (one batch per partition in
+//!   flight), at some cost in per-partition throughput.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use kafkit::producer::client::Producer;
+//! use kafkit::producer::config::ProducerConfig;
+//! use kafkit::producer::record::ProducerRecord;
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = ProducerConfig::builder().bootstrap_servers("localhost:9092").build()?;
+//! let producer = Producer::new(config)?;
+//! let meta = producer
+//!     .send_and_wait(ProducerRecord::new("events", &b"hello"[..]).with_key(&b"k"[..]))
+//!     .await?;
+//! println!("written at {}-{}@{}", meta.topic, meta.partition, meta.offset);
+//! producer.close().await;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, ProduceResponse};
+use tokio::sync::{Notify, oneshot};
+
+use crate::cluster::{ClusterError, Metadata, MetadataSnapshot};
+use crate::config::ConfigError;
+use crate::net::{ConnectionPool, NetError};
+use crate::producer::accumulator::{
+    AccumulatorConfig, AppendError, BatchProducerState, ProducerBatch, RecordAccumulator,
+    TopicPartition,
+};
+use crate::producer::config::{Acks, ProducerConfig};
+use crate::producer::idempotence::{BatchStamp, Decision, IdempotenceState, ProducerIdAndEpoch};
+use crate::producer::partitioner::{
+    DefaultPartitioner, PartitionError, Partitioner, TopicPartitions, assign_partition,
+};
+use crate::producer::record::{InvalidRecord, ProducerRecord, RecordMetadata, with_batch_headers};
+use crate::producer::sink::{
+    self, BatchAction, MAX_PRODUCE_VERSION, MIN_PRODUCE_VERSION, PartitionOutcome, RetryContext,
+    build_produce_request, classify, interpret_produce_response,
+};
+use crate::protocol::ErrorCode;
+use crate::record::RecordError;
+use crate::serde::{DefaultSerde, SerdeError, Serializer};
+
+/// Why a record could not be handed to the producer (the send call itself failed; nothing was
+/// queued).
+///
+/// ```
+/// use kafkit::producer::client::ProducerError;
+/// assert_eq!(ProducerError::Closed.to_string(), "the producer is closed");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProducerError {
+    /// The configuration is invalid.
+    #[error("invalid producer configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// `Producer::new` was called outside a tokio runtime.
+    #[error("the producer must be created inside a tokio runtime")]
+    NoRuntime,
+    /// `close()` was called (or the last handle dropped); no more records are taken.
+    #[error("the producer is closed")]
+    Closed,
+    /// The topic's metadata could not be fetched within `max.block.ms`.
+    #[error("metadata for topic {topic:?} unavailable: {source}")]
+    Metadata {
+        /// The topic.
+        topic: String,
+        /// Why.
+        source: ClusterError,
+    },
+    /// The record (with a batch header) exceeds `max.request.size` or `buffer.memory`.
+    #[error(
+        "record of {size} bytes (with batch header) exceeds the limit of {max} bytes \
+         (max.request.size / buffer.memory)"
+    )]
+    RecordTooLarge {
+        /// The record's size with a batch header.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// `buffer.memory` stayed full for `max.block.ms`.
+    #[error("buffer.memory exhausted: {needed} bytes not freed within max.block.ms ({waited:?})")]
+    BufferExhausted {
+        /// Bytes the record needed.
+        needed: usize,
+        /// How long the send waited.
+        waited: Duration,
+    },
+    /// The record is malformed (negative partition or timestamp).
+    #[error(transparent)]
+    InvalidRecord(#[from] InvalidRecord),
+    /// The partition is out of range (explicit or from the partitioner).
+    #[error(transparent)]
+    Partition(#[from] PartitionError),
+    /// The record could not be encoded into a batch.
+    #[error("record encoding failed: {0}")]
+    Encode(#[from] RecordError),
+    /// The key or value serializer failed (typed producer).
+    #[error("serialization failed: {0}")]
+    Serialization(#[from] SerdeError),
+    /// The idempotent producer hit a fatal error (e.g. `PRODUCER_FENCED`); it must be recreated.
+    #[error("the producer hit a fatal error: {0}")]
+    Fatal(ErrorCode),
+}
+
+/// Why a record that was accepted by a send call was not delivered (the delivery outcome).
+///
+/// ```
+/// use kafkit::producer::client::ProduceError;
+/// assert!(ProduceError::Aborted.to_string().contains("closed"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProduceError {
+    /// The broker's final verdict on the batch (non-retriable error, retries or delivery
+    /// timeout exhausted after retriable errors).
+    #[error(transparent)]
+    Broker(#[from] sink::ProduceError),
+    /// `delivery.timeout.ms` passed while the batch waited in the producer (never sent, or
+    /// awaiting a retry).
+    #[error("delivery.timeout.ms expired before the record was acknowledged")]
+    Expired,
+    /// The producer was dropped or hit a fatal error before the record was sent.
+    #[error("the producer was closed or failed before the record was sent")]
+    Aborted,
+    /// The idempotent producer hit a fatal error.
+    #[error("fatal idempotent producer error: {0}")]
+    Fatal(ErrorCode),
+    /// The Produce request could not be built or sent (unsupported version, unknown topic id).
+    #[error("produce request failed: {0}")]
+    Request(String),
+}
+
+/// The result a record's completion receives.
+pub type DeliveryResult = Result<RecordMetadata, ProduceError>;
+
+type Callback = Box<dyn FnOnce(DeliveryResult) + Send + 'static>;
+
+enum CompletionKind {
+    Channel(oneshot::Sender<DeliveryResult>),
+    /// In a mutex only so that batches (shared across the request task's awaits) are `Sync`.
+    Callback(Mutex<Callback>),
+    Forget,
+}
+
+/// A record's completion, stored beside it in the accumulator.
+struct Completion {
+    timestamp: i64,
+    kind: CompletionKind,
+}
+
+impl Completion {
+    fn complete(self, result: DeliveryResult, metrics: &Metrics) {
+        match &result {
+            Ok(_) => metrics.records_sent.fetch_add(1, Ordering::Relaxed),
+            Err(_) => metrics.records_failed.fetch_add(1, Ordering::Relaxed),
+        };
+        match self.kind {
+            CompletionKind::Channel(tx) => {
+                let _ = tx.send(result);
+            }
+            CompletionKind::Callback(f) => {
+                (f.into_inner().unwrap_or_else(|p| p.into_inner()))(result)
+            }
+            CompletionKind::Forget => {
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "fire-and-forget record failed");
+                }
+            }
+        }
+    }
+}
+
+/// A future resolving to a record's delivery outcome ([`Producer::send`]). It can be held,
+/// joined or dropped; dropping it does not cancel the record.
+///
+/// ```no_run
+/// # async fn example(producer: kafkit::producer::client::Producer) -> Result<(), Box<dyn std::error::Error>> {
+/// use kafkit::producer::record::ProducerRecord;
+/// let futures: Vec<_> = {
+///     let mut v = Vec::new();
+///     for i in 0..10u8 {
+///         v.push(producer.send(ProducerRecord::<&str, _>::new("t", vec![i])).await?);
+///     }
+///     v
+/// };
+/// for f in futures {
+///     println!("offset {}", f.await?.offset);
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct DeliveryFuture {
+    rx: oneshot::Receiver<DeliveryResult>,
+}
+
+impl Future for DeliveryFuture {
+    type Output = DeliveryResult;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(ProduceError::Aborted)))
+    }
+}
+
+/// Producer counters, readable from the handle ([`Producer::metrics`]).
+///
+/// ```
+/// let m = kafkit::producer::client::ProducerMetrics::default();
+/// assert_eq!(m.records_sent, 0);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProducerMetrics {
+    /// Records acknowledged (or written, for `acks=0`).
+    pub records_sent: u64,
+    /// Records whose delivery failed.
+    pub records_failed: u64,
+    /// Batch retries.
+    pub retries: u64,
+    /// Batches sent in Produce requests (each attempt counts).
+    pub batches_sent: u64,
+    /// Record-batch bytes sent in Produce requests (each attempt counts).
+    pub bytes_sent: u64,
+    /// Produce requests sent.
+    pub requests_sent: u64,
+    /// Bytes of `buffer.memory` in use now.
+    pub buffer_used: u64,
+}
+
+#[derive(Debug, Default)]
+struct Metrics {
+    records_sent: AtomicU64,
+    records_failed: AtomicU64,
+    retries: AtomicU64,
+    batches_sent: AtomicU64,
+    bytes_sent: AtomicU64,
+    requests_sent: AtomicU64,
+}
+
+struct State {
+    acc: RecordAccumulator<Completion>,
+    partitioner: DefaultPartitioner,
+    /// `Some` when idempotence is on.
+    idem: Option<IdempotenceState<TopicPartition>>,
+    /// Topics the producer has sent to (interned, for building `TopicPartition`s).
+    topics: HashMap<String, Arc<str>>,
+    /// Partition availability per topic, with the metadata version it was built from.
+    partitions: HashMap<String, (u64, TopicPartitions)>,
+    /// Partitions with a batch on the wire (at most one each).
+    in_flight: HashSet<TopicPartition>,
+    /// Idempotent batches re-queued for a retry: the stamp they were last sent with. With one
+    /// batch in flight per partition, such a batch is always its partition's first queued one.
+    retry_stamps: HashMap<TopicPartition, BatchStamp>,
+    /// Produce requests awaiting a response, per broker.
+    requests: HashMap<i32, usize>,
+}
+
+struct Inner {
+    config: ProducerConfig,
+    metadata: Arc<Metadata>,
+    state: Mutex<State>,
+    /// Wakes the sender task.
+    wake: Notify,
+    /// Signalled (to all waiters) whenever a batch is deallocated.
+    progress: Notify,
+    metrics: Metrics,
+    /// No more sends are accepted.
+    closed: AtomicBool,
+    /// The sender task should exit once nothing is left.
+    shutdown: AtomicBool,
+    refreshing: AtomicBool,
+    idempotent: bool,
+    acks: Acks,
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn delivery_timeout(&self) -> Duration {
+        self.config.delivery_timeout()
+    }
+}
+
+/// The handle every clone shares; dropping the last one closes the producer without waiting.
+struct Handle {
+    inner: Arc<Inner>,
+    sender: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.inner.closed.store(true, Ordering::SeqCst);
+        self.inner.shutdown.store(true, Ordering::SeqCst);
+        self.inner.lock().acc.close();
+        self.inner.wake.notify_one();
+    }
+}
+
+/// The async, bytes-level Kafka producer. Cheap to clone (a shared handle); create it with
+/// [`Producer::new`] inside a tokio runtime.
+///
+/// Keys and values are anything that is `AsRef<[u8]>` (`Bytes`, `Vec<u8>`, `&[u8]`, `&str`,
+/// `String`); use [`TypedProducer`] to send your own types through a [`Serializer`].
+///
+/// Send modes:
+/// * [`send`](Self::send): async, returns a [`DeliveryFuture`] per record;
+/// * [`send_and_wait`](Self::send_and_wait): sync, waits for the record's [`RecordMetadata`];
+/// * [`send_with_callback`](Self::send_with_callback): a closure called once with the result
+///   (callbacks of one partition run in send order);
+/// * [`send_and_forget`](Self::send_and_forget): no per-record channel; failures are logged
+///   and counted in [`ProducerMetrics::records_failed`].
+///
+/// ```no_run
+/// use kafkit::producer::client::Producer;
+/// use kafkit::producer::config::ProducerConfig;
+/// use kafkit::producer::record::ProducerRecord;
+///
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// let producer = Producer::new(ProducerConfig::builder().bootstrap_servers("localhost:9092").build()?)?;
+/// producer.send_and_forget(ProducerRecord::<&str, _>::new("logs", "line 1")).await?;
+/// producer.send_with_callback(ProducerRecord::<&str, _>::new("logs", "line 2"), |result| {
+///     if let Err(e) = result { eprintln!("lost: {e}"); }
+/// }).await?;
+/// producer.flush().await;
+/// println!("{:?}", producer.metrics());
+/// producer.close().await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Producer {
+    handle: Arc<Handle>,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("client_id", &self.handle.inner.config.client_id())
+            .field("idempotent", &self.handle.inner.idempotent)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Producer {
+    /// A producer for `config`; spawns its sender task on the current tokio runtime. Nothing
+    /// connects until the first send (or, with idempotence, the sender's `InitProducerId`).
+    ///
+    /// ```
+    /// use kafkit::producer::client::{Producer, ProducerError};
+    /// use kafkit::producer::config::ProducerConfig;
+    /// let config = ProducerConfig::builder().bootstrap_servers("localhost:9092").build()?;
+    /// // Outside a runtime there is nowhere to run the sender.
+    /// assert!(matches!(Producer::new(config), Err(ProducerError::NoRuntime)));
+    /// # Ok::<(), kafkit::config::ConfigError>(())
+    /// ```
+    pub fn new(config: ProducerConfig) -> Result<Producer, ProducerError> {
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| ProducerError::NoRuntime)?;
+        let pool = Arc::new(ConnectionPool::new(
+            config.connection_config(),
+            config.bootstrap_servers().iter().cloned(),
+        ));
+        let metadata = Arc::new(Metadata::new(pool, true));
+        let acks = config.acks();
+        let idempotent = config.idempotence() && acks == Acks::All;
+        let partitioner = DefaultPartitioner::new(config.batch_size())
+            .ignore_keys(config.partitioner_ignore_keys())
+            .adaptive(config.partitioner_adaptive_partitioning());
+        let state = State {
+            acc: RecordAccumulator::new(AccumulatorConfig::from_producer_config(&config)),
+            partitioner,
+            idem: idempotent.then(IdempotenceState::new),
+            topics: HashMap::new(),
+            partitions: HashMap::new(),
+            in_flight: HashSet::new(),
+            retry_stamps: HashMap::new(),
+            requests: HashMap::new(),
+        };
+        let inner = Arc::new(Inner {
+            config,
+            metadata,
+            state: Mutex::new(state),
+            wake: Notify::new(),
+            progress: Notify::new(),
+            metrics: Metrics::default(),
+            closed: AtomicBool::new(false),
+            shutdown: AtomicBool::new(false),
+            refreshing: AtomicBool::new(false),
+            idempotent,
+            acks,
+        });
+        let task = runtime.spawn(run_sender(inner.clone()));
+        Ok(Producer {
+            handle: Arc::new(Handle {
+                inner,
+                sender: Mutex::new(Some(task)),
+            }),
+        })
+    }
+
+    fn inner(&self) -> &Arc<Inner> {
+        &self.handle.inner
+    }
+
+    /// Async mode: queues the record and returns a future for its delivery outcome. Waits only
+    /// for the topic's metadata (first use) and for `buffer.memory` space, each up to
+    /// `max.block.ms`.
+    ///
+    /// ```no_run
+    /// # async fn example(producer: kafkit::producer::client::Producer) -> Result<(), Box<dyn std::error::Error>> {
+    /// use kafkit::producer::record::ProducerRecord;
+    /// let delivery = producer.send(ProducerRecord::<&str, _>::new("t", "v")).await?;
+    /// let meta = delivery.await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn send<K, V>(
+        &self,
+        record: ProducerRecord<K, V>,
+    ) -> Result<DeliveryFuture, ProducerError>
+    where
+        K: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+    {
+        let (tx, rx) = oneshot::channel();
+        self.append(&record, CompletionKind::Channel(tx)).await?;
+        Ok(DeliveryFuture { rx })
+    }
+
+    /// Sync mode: sends the record and waits for its [`RecordMetadata`] (send errors and
+    /// delivery errors both come back as a boxed error in [`SendError`]).
+    ///
+    /// ```no_run
+    /// # async fn example(producer: kafkit::producer::client::Producer) -> Result<(), Box<dyn std::error::Error>> {
+    /// use kafkit::producer::record::ProducerRecord;
+    /// let meta = producer.send_and_wait(ProducerRecord::new("t", "v").with_key("k")).await?;
+    /// assert!(meta.offset >= 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn send_and_wait<K, V>(
+        &self,
+        record: ProducerRecord<K, V>,
+    ) -> Result<RecordMetadata, SendError>
+    where
+        K: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+    {
+        let delivery = self.send(record).await?;
+        Ok(delivery.await?)
+    }
+
+    /// Callback mode: queues the record; `callback` is called exactly once with its outcome
+    /// (on the producer's I/O task: keep it short). Callbacks of one partition run in send
+    /// order.
+    ///
+    /// ```no_run
+    /// # async fn example(producer: kafkit::producer::client::Producer) -> Result<(), Box<dyn std::error::Error>> {
+    /// use kafkit::producer::record::ProducerRecord;
+    /// producer.send_with_callback(ProducerRecord::<&str, _>::new("t", "v"), |r| match r {
+    ///     Ok(meta) => println!("at {}", meta.offset),
+    ///     Err(e) => eprintln!("failed: {e}"),
+    /// }).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn send_with_callback<K, V, F>(
+        &self,
+        record: ProducerRecord<K, V>,
+        callback: F,
+    ) -> Result<(), ProducerError>
+    where
+        K: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+        F: FnOnce(DeliveryResult) + Send + 'static,
+    {
+        self.append(
+            &record,
+            CompletionKind::Callback(Mutex::new(Box::new(callback))),
+        )
+        .await
+    }
+
+    /// Fire-and-forget mode: queues the record with no per-record channel. A delivery failure
+    /// is logged (`tracing` warn) and counted in [`ProducerMetrics::records_failed`].
+    ///
+    /// ```no_run
+    /// # async fn example(producer: kafkit::producer::client::Producer) -> Result<(), Box<dyn std::error::Error>> {
+    /// use kafkit::producer::record::ProducerRecord;
+    /// producer.send_and_forget(ProducerRecord::<&str, _>::new("t", "v")).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn send_and_forget<K, V>(
+        &self,
+        record: ProducerRecord<K, V>,
+    ) -> Result<(), ProducerError>
+    where
+        K: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+    {
+        self.append(&record, CompletionKind::Forget).await
+    }
+
+    /// Waits until every record handed to the producer before the call is complete
+    /// (acknowledged or failed); batches are sent at once regardless of `linger.ms`.
+    ///
+    /// Today it waits until the producer holds no batch at all, which under concurrent sends
+    /// may include records sent after the call (Java waits only for the earlier ones).
+    ///
+    /// ```no_run
+    /// # async fn example(producer: kafkit::producer::client::Producer) {
+    /// producer.flush().await;
+    /// # }
+    /// ```
+    pub async fn flush(&self) {
+        let inner = self.inner();
+        inner.lock().acc.begin_flush();
+        struct FlushGuard<'a>(&'a Inner);
+        impl Drop for FlushGuard<'_> {
+            fn drop(&mut self) {
+                self.0.lock().acc.flush_done();
+            }
+        }
+        let _guard = FlushGuard(inner);
+        inner.wake.notify_one();
+        wait_until_empty(inner).await;
+    }
+
+    /// Stops taking records, sends everything queued (waiting for each record's outcome, up to
+    /// `delivery.timeout.ms`), then stops the sender task. Later sends fail with
+    /// [`ProducerError::Closed`]. Idempotent: a second call returns once the first is done.
+    ///
+    /// ```no_run
+    /// # async fn example(producer: kafkit::producer::client::Producer) {
+    /// producer.close().await;
+    /// # }
+    /// ```
+    pub async fn close(&self) {
+        let inner = self.inner();
+        inner.closed.store(true, Ordering::SeqCst);
+        inner.lock().acc.close();
+        inner.wake.notify_one();
+        wait_until_empty(inner).await;
+        inner.shutdown.store(true, Ordering::SeqCst);
+        inner.wake.notify_one();
+        let task = self
+            .handle
+            .sender
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        inner.metadata.pool().close();
+    }
+
+    /// A snapshot of the producer's counters.
+    ///
+    /// ```no_run
+    /// # fn example(producer: kafkit::producer::client::Producer) {
+    /// let m = producer.metrics();
+    /// println!("{} records sent, {} retries", m.records_sent, m.retries);
+    /// # }
+    /// ```
+    pub fn metrics(&self) -> ProducerMetrics {
+        let inner = self.inner();
+        let m = &inner.metrics;
+        ProducerMetrics {
+            records_sent: m.records_sent.load(Ordering::Relaxed),
+            records_failed: m.records_failed.load(Ordering::Relaxed),
+            retries: m.retries.load(Ordering::Relaxed),
+            batches_sent: m.batches_sent.load(Ordering::Relaxed),
+            bytes_sent: m.bytes_sent.load(Ordering::Relaxed),
+            requests_sent: m.requests_sent.load(Ordering::Relaxed),
+            buffer_used: inner.lock().acc.buffer_used() as u64,
+        }
+    }
+
+    /// The number of partitions of `topic` (fetching its metadata, up to `max.block.ms`).
+    ///
+    /// ```no_run
+    /// # async fn example(producer: kafkit::producer::client::Producer) -> Result<(), kafkit::producer::client::ProducerError> {
+    /// let n = producer.partition_count("events").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn partition_count(&self, topic: &str) -> Result<i32, ProducerError> {
+        Ok(self.topic_partitions(topic).await?.num_partitions())
+    }
+
+    async fn topic_partitions(&self, topic: &str) -> Result<TopicPartitions, ProducerError> {
+        let inner = self.inner();
+        let snapshot = inner.metadata.snapshot();
+        if let Some(p) = cached_partitions(&mut inner.lock(), &snapshot, topic) {
+            return Ok(p);
+        }
+        inner
+            .metadata
+            .wait_for_topic(topic, inner.config.max_block())
+            .await
+            .map_err(|source| ProducerError::Metadata {
+                topic: topic.to_string(),
+                source,
+            })?;
+        let snapshot = inner.metadata.snapshot();
+        cached_partitions(&mut inner.lock(), &snapshot, topic).ok_or_else(|| {
+            ProducerError::Metadata {
+                topic: topic.to_string(),
+                source: ClusterError::Timeout(inner.config.max_block()),
+            }
+        })
+    }
+
+    async fn append<K, V>(
+        &self,
+        record: &ProducerRecord<K, V>,
+        kind: CompletionKind,
+    ) -> Result<(), ProducerError>
+    where
+        K: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+    {
+        let inner = self.inner();
+        if inner.closed.load(Ordering::SeqCst) {
+            return Err(ProducerError::Closed);
+        }
+        record.validate()?;
+        let topic = &*record.topic;
+        let key = record.key.as_ref().map(AsRef::as_ref);
+        let value = record.value.as_ref().map(AsRef::as_ref);
+        let timestamp = record.timestamp.unwrap_or_else(now_ms);
+        let partitions = self.topic_partitions(topic).await?;
+        let started = Instant::now();
+        let deadline = started + inner.config.max_block();
+        let mut completion = Completion { timestamp, kind };
+        let mut chosen: Option<i32> = None;
+        loop {
+            let space = inner.progress.notified();
+            tokio::pin!(space);
+            space.as_mut().enable();
+            let result = {
+                let mut guard = inner.lock();
+                if let Some(code) = guard.idem.as_ref().and_then(|i| i.fatal_error()) {
+                    return Err(ProducerError::Fatal(code));
+                }
+                let state = &mut *guard;
+                let partition = match chosen {
+                    Some(p) => p,
+                    None => assign_partition(
+                        &mut state.partitioner,
+                        topic,
+                        record.partition,
+                        key,
+                        value,
+                        &partitions,
+                    )?,
+                };
+                chosen = Some(partition);
+                let topic_arc = intern(&mut state.topics, topic);
+                let tp = TopicPartition::new(topic_arc, partition);
+                let result = with_batch_headers(&record.headers, |headers| {
+                    state.acc.append(
+                        &tp,
+                        timestamp,
+                        key,
+                        value,
+                        headers,
+                        completion,
+                        Instant::now(),
+                    )
+                });
+                if let Ok(outcome) = &result {
+                    state.partitioner.on_append(
+                        topic,
+                        partition,
+                        outcome.appended_bytes,
+                        outcome.batches_full,
+                    );
+                }
+                result
+            };
+            match result {
+                Ok(outcome) => {
+                    if outcome.new_batch || outcome.batches_full {
+                        inner.wake.notify_one();
+                    }
+                    return Ok(());
+                }
+                Err(AppendError::BufferFull {
+                    needed,
+                    completion: c,
+                }) => {
+                    completion = c;
+                    // The accumulator now counts as exhausted: everything is sendable.
+                    inner.wake.notify_one();
+                    let now = Instant::now();
+                    if now >= deadline
+                        || tokio::time::timeout_at(deadline.into(), space)
+                            .await
+                            .is_err()
+                    {
+                        return Err(ProducerError::BufferExhausted {
+                            needed,
+                            waited: started.elapsed(),
+                        });
+                    }
+                }
+                Err(AppendError::RecordTooLarge { size, max, .. }) => {
+                    return Err(ProducerError::RecordTooLarge { size, max });
+                }
+                Err(AppendError::Closed { .. }) => return Err(ProducerError::Closed),
+                Err(AppendError::Encode { source, .. }) => {
+                    return Err(ProducerError::Encode(source));
+                }
+            }
+        }
+    }
+}
+
+/// The error of [`Producer::send_and_wait`]: the send failed, or the delivery did.
+///
+/// ```
+/// use kafkit::producer::client::{ProduceError, SendError};
+/// let e = SendError::from(ProduceError::Aborted);
+/// assert!(matches!(e, SendError::Delivery(ProduceError::Aborted)));
+/// ```
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The record was not accepted.
+    #[error(transparent)]
+    Send(#[from] ProducerError),
+    /// The record was accepted but not delivered.
+    #[error(transparent)]
+    Delivery(#[from] ProduceError),
+}
+
+fn intern(topics: &mut HashMap<String, Arc<str>>, topic: &str) -> Arc<str> {
+    match topics.get(topic) {
+        Some(t) => t.clone(),
+        None => {
+            let t: Arc<str> = Arc::from(topic);
+            topics.insert(topic.to_string(), t.clone());
+            t
+        }
+    }
+}
+
+fn cached_partitions(
+    state: &mut State,
+    snapshot: &MetadataSnapshot,
+    topic: &str,
+) -> Option<TopicPartitions> {
+    if let Some((version, p)) = state.partitions.get(topic)
+        && *version == snapshot.version
+    {
+        return Some(p.clone());
+    }
+    let info = snapshot.topic(topic)?;
+    if info.partitions.is_empty() {
+        return None;
+    }
+    let count = info
+        .partitions
+        .iter()
+        .map(|p| p.partition)
+        .max()
+        .map_or(0, |m| m + 1);
+    let p = TopicPartitions::new(count, info.available_partitions()).ok()?;
+    state
+        .partitions
+        .insert(topic.to_string(), (snapshot.version, p.clone()));
+    intern(&mut state.topics, topic);
+    Some(p)
+}
+
+async fn wait_until_empty(inner: &Inner) {
+    loop {
+        let progress = inner.progress.notified();
+        tokio::pin!(progress);
+        progress.as_mut().enable();
+        if inner.lock().acc.incomplete_batches() == 0 {
+            return;
+        }
+        progress.await;
+    }
+}
+
+/// Completions to run once the lock is released.
+type Finished = Vec<(Completion, DeliveryResult)>;
+
+fn complete_batch(
+    acc: &mut RecordAccumulator<Completion>,
+    batch: ProducerBatch<Completion>,
+    base_offset: i64,
+    log_append_time: i64,
+    out: &mut Finished,
+) {
+    let tp = batch.topic_partition().clone();
+    for (i, c) in acc.deallocate(batch).into_iter().enumerate() {
+        let index = i32::try_from(i).unwrap_or(i32::MAX);
+        let meta = RecordMetadata::from_batch(
+            tp.topic.clone(),
+            tp.partition,
+            base_offset,
+            index,
+            log_append_time,
+            c.timestamp,
+        );
+        out.push((c, Ok(meta)));
+    }
+}
+
+fn fail_batch(
+    acc: &mut RecordAccumulator<Completion>,
+    batch: ProducerBatch<Completion>,
+    error: ProduceError,
+    out: &mut Finished,
+) {
+    tracing::warn!(partition = %batch.topic_partition(), records = batch.record_count(), %error, "batch failed");
+    for c in acc.deallocate(batch) {
+        out.push((c, Err(error.clone())));
+    }
+}
+
+fn stamp_of(state: BatchProducerState) -> BatchStamp {
+    BatchStamp {
+        producer_id: state.producer_id,
+        epoch: state.producer_epoch,
+        base_sequence: state.base_sequence,
+    }
+}
+
+fn finish(inner: &Inner, finished: Finished) {
+    for (c, result) in finished {
+        c.complete(result, &inner.metrics);
+    }
+    inner.progress.notify_waiters();
+    inner.wake.notify_one();
+}
+
+fn request_refresh(inner: &Arc<Inner>) {
+    if inner.refreshing.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let inner = inner.clone();
+    tokio::spawn(async move {
+        let topics: Vec<String> = inner.lock().topics.keys().cloned().collect();
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        if let Err(e) = inner.metadata.refresh(Some(&names)).await {
+            tracing::debug!(error = %e, "producer metadata refresh failed");
+        }
+        inner.refreshing.store(false, Ordering::SeqCst);
+        inner.wake.notify_one();
+    });
+}
+
+/// Asks any broker for a producer id until one is granted or the producer shuts down.
+async fn init_producer_id(inner: &Arc<Inner>) {
+    let mut attempt = 0u32;
+    loop {
+        if inner.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        let result: Result<ProducerIdAndEpoch, String> = async {
+            let (_, conn) = inner
+                .metadata
+                .pool()
+                .any()
+                .await
+                .map_err(|e| e.to_string())?;
+            let request = InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_transaction_timeout_ms(i32::MAX);
+            let response = conn.send(request).await.map_err(|e| e.to_string())?;
+            let code = ErrorCode::from_code(response.error_code);
+            if code != ErrorCode::None {
+                return Err(code.to_string());
+            }
+            Ok(ProducerIdAndEpoch::new(
+                response.producer_id.0,
+                response.producer_epoch,
+            ))
+        }
+        .await;
+        match result {
+            Ok(pid) => {
+                tracing::debug!(
+                    producer_id = pid.producer_id,
+                    epoch = pid.epoch,
+                    "producer id granted"
+                );
+                if let Some(idem) = inner.lock().idem.as_mut() {
+                    idem.set_producer_id(pid);
+                }
+                return;
+            }
+            Err(e) => {
+                attempt = attempt.saturating_add(1);
+                let backoff = crate::producer::accumulator::retry_backoff(
+                    inner.config.retry_backoff(),
+                    inner.config.retry_backoff_max(),
+                    attempt,
+                    0.5,
+                );
+                tracing::warn!(error = %e, ?backoff, "InitProducerId failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = inner.wake.notified() => {}
+                }
+            }
+        }
+    }
+}
+
+/// The sender task.
+async fn run_sender(inner: Arc<Inner>) {
+    loop {
+        let needs_pid = inner
+            .lock()
+            .idem
+            .as_ref()
+            .is_some_and(|i| i.needs_producer_id() && i.fatal_error().is_none());
+        if needs_pid {
+            init_producer_id(&inner).await;
+            let still_needed = inner
+                .lock()
+                .idem
+                .as_ref()
+                .is_some_and(|i| i.needs_producer_id());
+            if still_needed && inner.shutdown.load(Ordering::SeqCst) {
+                // Dropped without a producer id: nothing queued can ever be sent.
+                let mut finished = Finished::new();
+                {
+                    let mut guard = inner.lock();
+                    let state = &mut *guard;
+                    for batch in state.acc.abort_queued() {
+                        state.retry_stamps.remove(batch.topic_partition());
+                        fail_batch(&mut state.acc, batch, ProduceError::Aborted, &mut finished);
+                    }
+                }
+                finish(&inner, finished);
+                if inner.lock().acc.incomplete_batches() == 0 {
+                    return;
+                }
+                // In-flight requests remain: wait for their responses.
+                inner.wake.notified().await;
+                continue;
+            }
+        }
+        let mut finished: Finished = Vec::new();
+        let mut sends: Vec<(i32, Vec<ProducerBatch<Completion>>)> = Vec::new();
+        let snapshot = inner.metadata.snapshot();
+        let now = Instant::now();
+        let (wait, unknown, empty) = {
+            let mut guard = inner.lock();
+            let state = &mut *guard;
+            // Delivery timeout for batches waiting in the producer.
+            for batch in state.acc.expired(now) {
+                let tp = batch.topic_partition().clone();
+                state.retry_stamps.remove(&tp);
+                if let (Some(idem), Some(ps)) = (state.idem.as_mut(), batch.producer_state()) {
+                    let _ = idem.on_unresolved(&tp, stamp_of(ps));
+                }
+                fail_batch(&mut state.acc, batch, ProduceError::Expired, &mut finished);
+            }
+            // A fatal idempotence error fails everything queued.
+            if let Some(code) = state.idem.as_ref().and_then(|i| i.fatal_error()) {
+                for batch in state.acc.abort_queued() {
+                    fail_batch(
+                        &mut state.acc,
+                        batch,
+                        ProduceError::Fatal(code),
+                        &mut finished,
+                    );
+                }
+            }
+            let leader_of = |tp: &TopicPartition| {
+                snapshot
+                    .partition(&tp.topic, tp.partition)
+                    .and_then(|p| p.leader)
+                    .filter(|id| snapshot.brokers.contains_key(id))
+            };
+            let check = state.acc.ready(now, leader_of, |tp| is_muted(state, tp));
+            let max_in_flight = inner.config.max_in_flight_requests_per_connection().max(1);
+            for &node in &check.ready_nodes {
+                if state.requests.get(&node).copied().unwrap_or(0) >= max_in_flight {
+                    continue;
+                }
+                let mut parts = Vec::new();
+                for (name, topic) in &state.topics {
+                    let Some(info) = snapshot.topic(name) else {
+                        continue;
+                    };
+                    for p in &info.partitions {
+                        if p.leader != Some(node) {
+                            continue;
+                        }
+                        let tp = TopicPartition::new(topic.clone(), p.partition);
+                        if state.acc.queued_batches(&tp) > 0 && !is_muted(state, &tp) {
+                            parts.push(tp);
+                        }
+                    }
+                }
+                if parts.is_empty() {
+                    continue;
+                }
+                // Stable order so drain's rotation is fair.
+                parts.sort();
+                let idem = &mut state.idem;
+                let retry_stamps = &state.retry_stamps;
+                let mut batches = state.acc.drain_with(
+                    node,
+                    &parts,
+                    inner.config.max_request_size(),
+                    now,
+                    |tp, count| {
+                        let idem = idem.as_mut()?;
+                        if retry_stamps.contains_key(tp) {
+                            return None;
+                        }
+                        match idem.assign(tp, count) {
+                            Ok(s) => Some(BatchProducerState {
+                                producer_id: s.producer_id,
+                                producer_epoch: s.epoch,
+                                base_sequence: s.base_sequence,
+                                is_transactional: false,
+                            }),
+                            Err(e) => {
+                                tracing::error!(partition = %tp, error = %e, "cannot stamp batch");
+                                None
+                            }
+                        }
+                    },
+                );
+                if batches.is_empty() {
+                    continue;
+                }
+                // Retried idempotent batches: take the stamp they must carry now.
+                let mut keep = Vec::with_capacity(batches.len());
+                for mut batch in batches.drain(..) {
+                    let tp = batch.topic_partition().clone();
+                    if let (Some(idem), Some(sent_as)) =
+                        (state.idem.as_mut(), state.retry_stamps.remove(&tp))
+                    {
+                        match idem.resend(&tp, sent_as) {
+                            Ok(stamp) if stamp != sent_as => {
+                                let ps = BatchProducerState {
+                                    producer_id: stamp.producer_id,
+                                    producer_epoch: stamp.epoch,
+                                    base_sequence: stamp.base_sequence,
+                                    is_transactional: false,
+                                };
+                                if let Err(e) = batch.set_producer_state(ps) {
+                                    let _ = idem.on_unresolved(&tp, stamp);
+                                    fail_batch(
+                                        &mut state.acc,
+                                        batch,
+                                        ProduceError::Request(e.to_string()),
+                                        &mut finished,
+                                    );
+                                    continue;
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                tracing::error!(partition = %tp, error = %e, "cannot resend batch");
+                                let _ = idem.on_unresolved(&tp, sent_as);
+                                fail_batch(
+                                    &mut state.acc,
+                                    batch,
+                                    ProduceError::Request(e.to_string()),
+                                    &mut finished,
+                                );
+                                continue;
+                            }
+                        }
+                    }
+                    if let Some(e) = batch.error() {
+                        let e = e.to_string();
+                        if let (Some(idem), Some(ps)) =
+                            (state.idem.as_mut(), batch.producer_state())
+                        {
+                            let _ = idem.on_unresolved(&tp, stamp_of(ps));
+                        }
+                        fail_batch(
+                            &mut state.acc,
+                            batch,
+                            ProduceError::Request(e),
+                            &mut finished,
+                        );
+                        continue;
+                    }
+                    state.in_flight.insert(tp);
+                    keep.push(batch);
+                }
+                if !keep.is_empty() {
+                    *state.requests.entry(node).or_insert(0) += 1;
+                    sends.push((node, keep));
+                }
+            }
+            let mut wait = check.next_check;
+            if let Some(expiry) = state.acc.next_expiry() {
+                let until = expiry.saturating_duration_since(now);
+                wait = Some(wait.map_or(until, |w| w.min(until)));
+            }
+            if !check.unknown_leaders.is_empty() {
+                let backoff = inner.config.retry_backoff();
+                wait = Some(wait.map_or(backoff, |w| w.min(backoff)));
+            }
+            (
+                wait,
+                !check.unknown_leaders.is_empty(),
+                state.acc.incomplete_batches() == 0,
+            )
+        };
+        if !finished.is_empty() {
+            finish(&inner, finished);
+        }
+        if unknown {
+            request_refresh(&inner);
+        }
+        for (node, batches) in sends {
+            tokio::spawn(send_produce(inner.clone(), node, batches, snapshot.clone()));
+        }
+        if empty && inner.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        match wait {
+            Some(d) if !d.is_zero() => {
+                tokio::select! {
+                    _ = inner.wake.notified() => {}
+                    _ = tokio::time::sleep(d) => {}
+                }
+            }
+            Some(_) => tokio::task::yield_now().await,
+            None => inner.wake.notified().await,
+        }
+    }
+}
+
+/// Sends one Produce request and handles its outcome.
+async fn send_produce(
+    inner: Arc<Inner>,
+    node: i32,
+    batches: Vec<ProducerBatch<Completion>>,
+    snapshot: Arc<MetadataSnapshot>,
+) {
+    let sent: Vec<TopicPartition> = batches
+        .iter()
+        .map(|b| b.topic_partition().clone())
+        .collect();
+    let bytes: usize = batches
+        .iter()
+        .map(|b| b.records().map_or(0, |r| r.len()))
+        .sum();
+    let outcome = exchange(&inner, node, &batches, &sent, &snapshot).await;
+    let m = &inner.metrics;
+    m.requests_sent.fetch_add(1, Ordering::Relaxed);
+    m.batches_sent
+        .fetch_add(batches.len() as u64, Ordering::Relaxed);
+    m.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
+    let outcomes: Vec<PartitionOutcome> = match outcome {
+        Exchange::Response(list) => list,
+        Exchange::NoResponse => sent
+            .iter()
+            .map(|_| PartitionOutcome::Success {
+                base_offset: RecordMetadata::UNKNOWN_OFFSET,
+                log_append_time_ms: -1,
+                log_start_offset: -1,
+            })
+            .collect(),
+        Exchange::Failed { code, fatal } => {
+            if let Some(message) = fatal {
+                // Not retriable: fail the request's batches.
+                let mut finished = Finished::new();
+                {
+                    let mut guard = inner.lock();
+                    let state = &mut *guard;
+                    for batch in batches {
+                        let tp = batch.topic_partition().clone();
+                        state.in_flight.remove(&tp);
+                        if let (Some(idem), Some(ps)) =
+                            (state.idem.as_mut(), batch.producer_state())
+                        {
+                            let _ = idem.on_unresolved(&tp, stamp_of(ps));
+                        }
+                        fail_batch(
+                            &mut state.acc,
+                            batch,
+                            ProduceError::Request(message.clone()),
+                            &mut finished,
+                        );
+                    }
+                    release_request(state, node);
+                }
+                finish(&inner, finished);
+                return;
+            }
+            sent.iter()
+                .map(|_| PartitionOutcome::Error {
+                    code,
+                    message: None,
+                    record_errors: Vec::new(),
+                    current_leader: None,
+                    log_start_offset: -1,
+                })
+                .collect()
+        }
+    };
+    let mut refresh = false;
+    let mut finished = Finished::new();
+    {
+        let mut guard = inner.lock();
+        let state = &mut *guard;
+        let now = Instant::now();
+        for (batch, outcome) in batches.into_iter().zip(outcomes) {
+            let tp = batch.topic_partition().clone();
+            state.in_flight.remove(&tp);
+            let stamp = batch.producer_state().map(stamp_of);
+            let ctx = RetryContext {
+                record_count: batch.record_count(),
+                attempts: batch.attempts(),
+                retries: inner.config.retries(),
+                delivery_timeout_passed: now.saturating_duration_since(batch.created())
+                    >= inner.delivery_timeout(),
+                idempotent: stamp.is_some() && state.idem.is_some(),
+            };
+            let action = classify(&outcome, ctx);
+            refresh |= action.refresh_metadata();
+            match action {
+                BatchAction::Complete {
+                    base_offset,
+                    log_append_time_ms,
+                    ..
+                } => {
+                    if let (Some(idem), Some(stamp)) = (state.idem.as_mut(), stamp)
+                        && let Err(e) = idem.on_success(&tp, stamp, base_offset)
+                    {
+                        tracing::warn!(partition = %tp, error = %e, "idempotence state out of step");
+                    }
+                    complete_batch(
+                        &mut state.acc,
+                        batch,
+                        base_offset,
+                        log_append_time_ms,
+                        &mut finished,
+                    );
+                }
+                BatchAction::Retry { .. } => {
+                    tracing::debug!(partition = %tp, code = %outcome.error_code(), "retrying batch");
+                    m.retries.fetch_add(1, Ordering::Relaxed);
+                    state.acc.reenqueue(batch, now);
+                }
+                BatchAction::Split => {
+                    fail_batch(
+                        &mut state.acc,
+                        batch,
+                        ProduceError::Broker(sink::ProduceError::Broker {
+                            code: ErrorCode::MessageTooLarge,
+                            message: Some("batch splitting is not implemented yet".into()),
+                            record_errors: Vec::new(),
+                        }),
+                        &mut finished,
+                    );
+                }
+                BatchAction::Fail { error, .. } => {
+                    fail_batch(&mut state.acc, batch, error.into(), &mut finished);
+                }
+                BatchAction::Idempotent { may_retry, .. } => {
+                    let (Some(idem), Some(stamp)) = (state.idem.as_mut(), stamp) else {
+                        // Unreachable: `idempotent` was only set for stamped batches.
+                        let error = ProduceError::Request("unstamped idempotent batch".into());
+                        fail_batch(&mut state.acc, batch, error, &mut finished);
+                        continue;
+                    };
+                    let (code, log_start_offset) = match &outcome {
+                        PartitionOutcome::Error {
+                            code,
+                            log_start_offset,
+                            ..
+                        } => (*code, *log_start_offset),
+                        PartitionOutcome::Success { .. } => (ErrorCode::None, -1),
+                    };
+                    if !may_retry && code.is_retriable() {
+                        let _ = idem.on_unresolved(&tp, stamp);
+                        let error = if now.saturating_duration_since(batch.created())
+                            >= inner.delivery_timeout()
+                        {
+                            sink::ProduceError::DeliveryTimeout { code }
+                        } else {
+                            sink::ProduceError::RetriesExhausted {
+                                code,
+                                attempts: batch.attempts(),
+                            }
+                        };
+                        fail_batch(&mut state.acc, batch, error.into(), &mut finished);
+                        continue;
+                    }
+                    let broker_error = || {
+                        ProduceError::Broker(sink::ProduceError::Broker {
+                            code,
+                            message: match &outcome {
+                                PartitionOutcome::Error { message, .. } => message.clone(),
+                                PartitionOutcome::Success { .. } => None,
+                            },
+                            record_errors: Vec::new(),
+                        })
+                    };
+                    match idem.on_error_with_log_start_offset(&tp, stamp, code, log_start_offset) {
+                        Ok(Decision::Complete) => {
+                            complete_batch(&mut state.acc, batch, -1, -1, &mut finished);
+                        }
+                        Ok(Decision::Retry) | Ok(Decision::BumpEpochAndResetSequences { .. }) => {
+                            m.retries.fetch_add(1, Ordering::Relaxed);
+                            state.retry_stamps.insert(tp, stamp);
+                            state.acc.reenqueue(batch, now);
+                        }
+                        Ok(Decision::Split) => {
+                            let _ = idem.on_unresolved(&tp, stamp);
+                            fail_batch(&mut state.acc, batch, broker_error(), &mut finished);
+                        }
+                        Ok(Decision::FailBatch { fatal }) => {
+                            let error = if fatal {
+                                ProduceError::Fatal(code)
+                            } else {
+                                broker_error()
+                            };
+                            fail_batch(&mut state.acc, batch, error, &mut finished);
+                        }
+                        Err(e) => {
+                            tracing::error!(partition = %tp, error = %e, "idempotence state out of step");
+                            fail_batch(&mut state.acc, batch, broker_error(), &mut finished);
+                        }
+                    }
+                }
+            }
+        }
+        release_request(state, node);
+    }
+    finish(&inner, finished);
+    if refresh {
+        request_refresh(&inner);
+    }
+}
+
+/// Whether `tp` may not send now: a batch of it is on the wire, or idempotence forbids it.
+fn is_muted(state: &State, tp: &TopicPartition) -> bool {
+    if state.in_flight.contains(tp) {
+        return true;
+    }
+    match &state.idem {
+        None => false,
+        Some(idem) => match state.retry_stamps.get(tp) {
+            Some(&stamp) => idem.check_resend(tp, stamp).is_err(),
+            None => idem.check_send(tp).is_err(),
+        },
+    }
+}
+
+fn release_request(state: &mut State, node: i32) {
+    if let Some(n) = state.requests.get_mut(&node) {
+        *n = n.saturating_sub(1);
+    }
+}
+
+enum Exchange {
+    Response(Vec<PartitionOutcome>),
+    NoResponse,
+    Failed {
+        /// The error to treat every batch as having got (retriable).
+        code: ErrorCode,
+        /// `Some(message)`: not retriable, fail the batches with it.
+        fatal: Option<String>,
+    },
+}
+
+fn net_failure(e: &NetError) -> Exchange {
+    tracing::debug!(error = %e, "produce request failed");
+    if e.is_retriable() {
+        let code = match e {
+            NetError::Timeout { .. } => ErrorCode::RequestTimedOut,
+            _ => ErrorCode::NetworkException,
+        };
+        Exchange::Failed { code, fatal: None }
+    } else {
+        Exchange::Failed {
+            code: ErrorCode::NetworkException,
+            fatal: Some(e.to_string()),
+        }
+    }
+}
+
+async fn exchange(
+    inner: &Inner,
+    node: i32,
+    batches: &[ProducerBatch<Completion>],
+    sent: &[TopicPartition],
+    snapshot: &MetadataSnapshot,
+) -> Exchange {
+    let conn = match inner.metadata.pool().get(node).await {
+        Ok(c) => c,
+        Err(e) => return net_failure(&e),
+    };
+    let negotiated = match conn.versions().version(ApiKey::Produce) {
+        Ok(v) => v,
+        Err(e) => {
+            return Exchange::Failed {
+                code: ErrorCode::UnsupportedVersion,
+                fatal: Some(e.to_string()),
+            };
+        }
+    };
+    let version = negotiated.min(MAX_PRODUCE_VERSION);
+    if version < MIN_PRODUCE_VERSION {
+        return Exchange::Failed {
+            code: ErrorCode::UnsupportedVersion,
+            fatal: Some(format!("broker {node} only speaks Produce v{negotiated}")),
+        };
+    }
+    let request = match build_produce_request(
+        batches,
+        inner.acks.as_i16(),
+        inner.config.request_timeout(),
+        version,
+        |t| snapshot.topic(t).map(|i| i.id),
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            return Exchange::Failed {
+                code: ErrorCode::UnknownServerError,
+                fatal: Some(e.to_string()),
+            };
+        }
+    };
+    if inner.acks == Acks::None {
+        return match conn.send_no_response(request).await {
+            Ok(()) => Exchange::NoResponse,
+            Err(e) => net_failure(&e),
+        };
+    }
+    let response: ProduceResponse = match conn.send_with_version(request, version).await {
+        Ok(r) => r,
+        Err(e) => return net_failure(&e),
+    };
+    let names: BTreeMap<uuid::Uuid, String> = if version >= sink::TOPIC_ID_PRODUCE_VERSION {
+        snapshot
+            .topics
+            .values()
+            .map(|t| (t.id, t.name.clone()))
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
+    let outcomes =
+        interpret_produce_response(&response, version, sent, |id| names.get(&id).cloned());
+    Exchange::Response(outcomes.into_iter().map(|(_, o)| o).collect())
+}
+
+/// A producer of typed records: keys and values are serialized with `KS` and `VS` (by default
+/// [`DefaultSerde`]: bytes, strings, big-endian integers) and handed to a [`Producer`].
+///
+/// ```no_run
+/// use kafkit::producer::client::{Producer, TypedProducer};
+/// use kafkit::producer::config::ProducerConfig;
+/// use kafkit::producer::record::ProducerRecord;
+///
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// let producer = Producer::new(ProducerConfig::builder().bootstrap_servers("localhost:9092").build()?)?;
+/// let typed: TypedProducer<String, i64> = TypedProducer::new(producer);
+/// let meta = typed
+///     .send_and_wait(ProducerRecord::new("counts", 42i64).with_key("clicks".to_string()))
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct TypedProducer<K, V, KS = DefaultSerde, VS = DefaultSerde> {
+    producer: Producer,
+    key_serializer: KS,
+    value_serializer: VS,
+    _types: std::marker::PhantomData<fn(K, V)>,
+}
+
+impl<K, V, KS: Clone, VS: Clone> Clone for TypedProducer<K, V, KS, VS> {
+    fn clone(&self) -> Self {
+        TypedProducer {
+            producer: self.producer.clone(),
+            key_serializer: self.key_serializer.clone(),
+            value_serializer: self.value_serializer.clone(),
+            _types: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<K, V> TypedProducer<K, V, DefaultSerde, DefaultSerde>
+where
+    DefaultSerde: Serializer<K> + Serializer<V>,
+{
+    /// A typed producer over `producer` with the default serializers.
+    ///
+    /// ```no_run
+    /// # fn example(producer: kafkit::producer::client::Producer) {
+    /// let typed = kafkit::producer::client::TypedProducer::<String, String>::new(producer);
+    /// # }
+    /// ```
+    pub fn new(producer: Producer) -> Self {
+        Self::with_serializers(producer, DefaultSerde, DefaultSerde)
+    }
+}
+
+impl<K, V, KS, VS> TypedProducer<K, V, KS, VS>
+where
+    KS: Serializer<K>,
+    VS: Serializer<V>,
+{
+    /// A typed producer over `producer` with explicit serializers.
+    ///
+    /// ```no_run
+    /// # fn example(producer: kafkit::producer::client::Producer) {
+    /// use kafkit::serde::DefaultSerde;
+    /// let typed = kafkit::producer::client::TypedProducer::<i32, String, _, _>::with_serializers(
+    ///     producer, DefaultSerde, DefaultSerde);
+    /// # }
+    /// ```
+    pub fn with_serializers(producer: Producer, key_serializer: KS, value_serializer: VS) -> Self {
+        TypedProducer {
+            producer,
+            key_serializer,
+            value_serializer,
+            _types: std::marker::PhantomData,
+        }
+    }
+
+    /// The underlying bytes-level producer (for `flush`, `close`, metrics).
+    ///
+    /// ```no_run
+    /// # async fn example(typed: kafkit::producer::client::TypedProducer<String, String>) {
+    /// typed.producer().flush().await;
+    /// # }
+    /// ```
+    pub fn producer(&self) -> &Producer {
+        &self.producer
+    }
+
+    fn serialize(
+        &self,
+        record: ProducerRecord<K, V>,
+    ) -> Result<ProducerRecord<bytes::Bytes, bytes::Bytes>, ProducerError> {
+        let key = match &record.key {
+            Some(k) => self.key_serializer.serialize(&record.topic, k)?,
+            None => None,
+        };
+        let value = match &record.value {
+            Some(v) => self.value_serializer.serialize(&record.topic, v)?,
+            None => None,
+        };
+        Ok(ProducerRecord {
+            topic: record.topic,
+            partition: record.partition,
+            key,
+            value,
+            timestamp: record.timestamp,
+            headers: record.headers,
+        })
+    }
+
+    /// [`Producer::send`] for a typed record.
+    ///
+    /// ```no_run
+    /// # async fn example(typed: kafkit::producer::client::TypedProducer<String, String>) -> Result<(), Box<dyn std::error::Error>> {
+    /// use kafkit::producer::record::ProducerRecord;
+    /// let f = typed.send(ProducerRecord::new("t", "v".to_string())).await?;
+    /// f.await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn send(
+        &self,
+        record: ProducerRecord<K, V>,
+    ) -> Result<DeliveryFuture, ProducerError> {
+        let record = self.serialize(record)?;
+        self.producer.send(record).await
+    }
+
+    /// [`Producer::send_and_wait`] for a typed record.
+    ///
+    /// ```no_run
+    /// # async fn example(typed: kafkit::producer::client::TypedProducer<String, String>) -> Result<(), Box<dyn std::error::Error>> {
+    /// use kafkit::producer::record::ProducerRecord;
+    /// typed.send_and_wait(ProducerRecord::new("t", "v".to_string())).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn send_and_wait(
+        &self,
+        record: ProducerRecord<K, V>,
+    ) -> Result<RecordMetadata, SendError> {
+        let record = self.serialize(record)?;
+        self.producer.send_and_wait(record).await
+    }
+
+    /// [`Producer::send_with_callback`] for a typed record.
+    ///
+    /// ```no_run
+    /// # async fn example(typed: kafkit::producer::client::TypedProducer<String, String>) -> Result<(), Box<dyn std::error::Error>> {
+    /// use kafkit::producer::record::ProducerRecord;
+    /// typed.send_with_callback(ProducerRecord::new("t", "v".to_string()), |r| { let _ = r; }).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn send_with_callback<F>(
+        &self,
+        record: ProducerRecord<K, V>,
+        callback: F,
+    ) -> Result<(), ProducerError>
+    where
+        F: FnOnce(DeliveryResult) + Send + 'static,
+    {
+        let record = self.serialize(record)?;
+        self.producer.send_with_callback(record, callback).await
+    }
+
+    /// [`Producer::send_and_forget`] for a typed record.
+    ///
+    /// ```no_run
+    /// # async fn example(typed: kafkit::producer::client::TypedProducer<String, String>) -> Result<(), Box<dyn std::error::Error>> {
+    /// use kafkit::producer::record::ProducerRecord;
+    /// typed.send_and_forget(ProducerRecord::new("t", "v".to_string())).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn send_and_forget(&self, record: ProducerRecord<K, V>) -> Result<(), ProducerError> {
+        let record = self.serialize(record)?;
+        self.producer.send_and_forget(record).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_outside_a_runtime_fails() {
+        let config = ProducerConfig::builder()
+            .bootstrap_servers("127.0.0.1:1")
+            .build()
+            .unwrap();
+        assert!(matches!(
+            Producer::new(config),
+            Err(ProducerError::NoRuntime)
+        ));
+    }
+
+    #[tokio::test]
+    async fn closed_producer_refuses_sends() {
+        let config = ProducerConfig::builder()
+            .bootstrap_servers("127.0.0.1:1")
+            .idempotence(false)
+            .build()
+            .unwrap();
+        let producer = Producer::new(config).unwrap();
+        producer.close().await;
+        let err = producer
+            .send_and_forget(ProducerRecord::new("t", "v").with_key("k"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProducerError::Closed));
+    }
+
+    #[tokio::test]
+    async fn delivery_future_reports_abort_when_dropped() {
+        let (tx, rx) = oneshot::channel::<DeliveryResult>();
+        drop(tx);
+        assert_eq!(DeliveryFuture { rx }.await, Err(ProduceError::Aborted));
+    }
+}

@@ -11,3 +11,8 @@ pub mod idempotence;
 pub mod partitioner;
 pub mod record;
 pub mod sink;
+
+pub use client::{
+    DeliveryFuture, DeliveryResult, ProduceError, Producer, ProducerError, ProducerMetrics,
+    SendError, TypedProducer,
+};
