@@ -28,7 +28,6 @@ use kafkit::messages::delete_records_request::{DeleteRecordsPartition, DeleteRec
 use kafkit::messages::delete_topics_request::DeleteTopicState;
 use kafkit::messages::describe_configs_request::DescribeConfigsResource;
 use kafkit::messages::describe_configs_response::DescribeConfigsResult;
-use kafkit::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafkit::messages::fetch_response::PartitionData;
 use kafkit::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafkit::messages::list_offsets_response::ListOffsetsPartitionResponse;
@@ -39,7 +38,7 @@ use kafkit::messages::produce_response::PartitionProduceResponse;
 use kafkit::messages::{
     AlterConfigsRequest, ApiKey, BrokerId, CreatePartitionsRequest, CreatePartitionsResponse,
     CreateTopicsRequest, CreateTopicsResponse, DeleteRecordsRequest, DeleteRecordsResponse,
-    DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, FetchRequest,
+    DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest,
     IncrementalAlterConfigsRequest, InitProducerIdRequest, ListOffsetsRequest, MetadataRequest,
     ProduceRequest, ProducerId, TopicName, TransactionalId, alter_configs_request,
     incremental_alter_configs_request,
@@ -434,7 +433,7 @@ async fn offset_for(conn: &Connection, topic: &str, timestamp: i64) -> (ErrorCod
     (code(p.error_code), p.offset, p.timestamp)
 }
 
-/// One consumer fetch with a `current_leader_epoch`; the partition's data.
+/// One consumer fetch of partition 0 with a `current_leader_epoch`; the partition's data.
 async fn fetch_at_epoch(
     conn: &Connection,
     cluster: &Cluster,
@@ -442,29 +441,7 @@ async fn fetch_at_epoch(
     offset: i64,
     current_leader_epoch: i32,
 ) -> PartitionData {
-    let topic_id = cluster
-        .metadata()
-        .topic(topic)
-        .map(|t| t.id)
-        .unwrap_or_default();
-    let request = FetchRequest::default()
-        .with_max_wait_ms(0)
-        .with_min_bytes(0)
-        .with_max_bytes(1 << 20)
-        .with_topics(vec![
-            FetchTopic::default()
-                .with_topic(tn(topic))
-                .with_topic_id(topic_id)
-                .with_partitions(vec![
-                    FetchPartition::default()
-                        .with_partition(0)
-                        .with_fetch_offset(offset)
-                        .with_current_leader_epoch(current_leader_epoch)
-                        .with_partition_max_bytes(1 << 20),
-                ]),
-        ]);
-    let mut r = conn.send(request).await.expect("Fetch response");
-    r.responses.remove(0).partitions.remove(0)
+    fetch_partition(conn, cluster, topic, 0, offset, current_leader_epoch).await
 }
 
 fn delete_records_request(topic: &str, partition: i32, offset: i64) -> DeleteRecordsRequest {
@@ -2053,29 +2030,15 @@ async fn list_offsets_by_timestamp_skips_records_below_the_log_start() {
 // kafka-python's KafkaAdminClient
 // ---------------------------------------------------------------------------------------------
 
-fn python() -> String {
-    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string())
-}
-
 /// Whether a kafka-python with the 3.x admin API (dict-style `create_topics`, `alter_configs`
-/// with `incremental=`) is importable; panics if it must be (`KAFKIT_REQUIRE_INTEROP`).
+/// with `incremental=`) is importable.
 fn kafka_python_available() -> bool {
-    const PROBE: &str = "import inspect; from kafka.admin import KafkaAdminClient as A; \
-        assert 'incremental' in inspect.signature(A.alter_configs).parameters, \
-        'kafka-python >= 3 is needed for the admin interop test'";
-    let probe = Command::new(python()).args(["-c", PROBE]).output();
-    let ok = matches!(&probe, Ok(out) if out.status.success());
-    if !ok {
-        let why = match probe {
-            Ok(out) => String::from_utf8_lossy(&out.stderr).into_owned(),
-            Err(e) => e.to_string(),
-        };
-        if std::env::var_os("KAFKIT_REQUIRE_INTEROP").is_some() {
-            panic!("KAFKIT_REQUIRE_INTEROP is set but kafka-python is not usable: {why}");
-        }
-        eprintln!("skipping kafka-python admin interop: {why}");
-    }
-    ok
+    python_peer(
+        "import inspect; from kafka.admin import KafkaAdminClient as A; \
+         assert 'incremental' in inspect.signature(A.alter_configs).parameters, \
+         'kafka-python >= 3 is needed for the admin interop test'",
+        "kafka-python admin",
+    )
 }
 
 #[test]

@@ -3,6 +3,8 @@
 //! against a three-broker cluster, every version of each API, and a kafka-python consumer group
 //! (see `tests/interop/kafka_python_groups.py`).
 
+mod support;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
@@ -897,25 +899,9 @@ async fn fetch_committed_at(conn: &mut Conn, version: i16, group: &str) -> i64 {
 // kafka-python interoperability
 // ---------------------------------------------------------------------------------------------
 
-fn python() -> String {
-    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string())
-}
-
-/// Whether kafka-python is importable; panics if it must be (`KAFKIT_REQUIRE_INTEROP`).
+/// Whether kafka-python is importable.
 fn kafka_python_available() -> bool {
-    let probe = Command::new(python()).args(["-c", "import kafka"]).output();
-    let ok = matches!(&probe, Ok(out) if out.status.success());
-    if !ok {
-        let why = match probe {
-            Ok(out) => String::from_utf8_lossy(&out.stderr).into_owned(),
-            Err(e) => e.to_string(),
-        };
-        if std::env::var_os("KAFKIT_REQUIRE_INTEROP").is_some() {
-            panic!("KAFKIT_REQUIRE_INTEROP is set but kafka-python is not usable: {why}");
-        }
-        eprintln!("skipping kafka-python group interop: {why}");
-    }
-    ok
+    support::python_peer("import kafka", "kafka-python group")
 }
 
 #[test]
@@ -931,7 +917,7 @@ fn kafka_python_group_splits_partitions_commits_and_resumes() {
         .build_blocking()
         .expect("cluster");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/kafka_python_groups.py");
-    let out = Command::new(python())
+    let out = Command::new(support::python())
         .arg(&script)
         .args([&cluster.bootstrap_servers(), topic, group])
         .output()

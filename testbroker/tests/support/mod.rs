@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_protocol::protocol::StrBytes;
 use kafkit::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafkit::messages::fetch_response::PartitionData;
 use kafkit::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafkit::messages::{ApiKey, FetchRequest, ProduceRequest, TopicName};
 use kafkit::net::{Connection, ConnectionConfig};
@@ -88,14 +89,16 @@ pub async fn produce(
     (ErrorCode::from_code(p.error_code), p.base_offset)
 }
 
-/// Fetch everything committed from `offset` (one fetch); the error and the values read.
-pub async fn fetch(
+/// One consumer fetch (no waiting) from `offset`, claiming `current_leader_epoch` (-1: none);
+/// the partition's data as the broker answered it.
+pub async fn fetch_partition(
     conn: &Connection,
     cluster: &Cluster,
     topic: &str,
     partition: i32,
     offset: i64,
-) -> (ErrorCode, Vec<(i64, Bytes)>) {
+    current_leader_epoch: i32,
+) -> PartitionData {
     let topic_id = cluster
         .metadata()
         .topic(topic)
@@ -113,11 +116,23 @@ pub async fn fetch(
                     FetchPartition::default()
                         .with_partition(partition)
                         .with_fetch_offset(offset)
+                        .with_current_leader_epoch(current_leader_epoch)
                         .with_partition_max_bytes(50 << 20),
                 ]),
         ]);
-    let response = conn.send(request).await.expect("fetch response");
-    let data = &response.responses[0].partitions[0];
+    let mut response = conn.send(request).await.expect("fetch response");
+    response.responses.remove(0).partitions.remove(0)
+}
+
+/// Fetch everything committed from `offset` (one fetch); the error and the values read.
+pub async fn fetch(
+    conn: &Connection,
+    cluster: &Cluster,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> (ErrorCode, Vec<(i64, Bytes)>) {
+    let data = &fetch_partition(conn, cluster, topic, partition, offset, -1).await;
     let mut values = Vec::new();
     for batch in BatchIter::new(data.records.clone().unwrap_or_default()) {
         for record in batch.unwrap().records().unwrap() {
@@ -149,4 +164,29 @@ pub async fn read_all(cluster: &Cluster, topic: &str, partition: i32) -> Vec<Byt
 /// The API version the connection negotiated for `api`.
 pub fn version(conn: &Connection, api: ApiKey) -> i16 {
     conn.versions().version(api).unwrap()
+}
+
+/// The Python interpreter the interop tests run (`PYTHON`, default `python3`).
+pub fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string())
+}
+
+/// Whether `python -c probe` succeeds. If not, the test must skip: this prints why, or panics
+/// when `KAFKIT_REQUIRE_INTEROP` is set (CI), so a missing peer never passes silently there.
+pub fn python_peer(probe: &str, what: &str) -> bool {
+    let out = std::process::Command::new(python())
+        .args(["-c", probe])
+        .output();
+    let ok = matches!(&out, Ok(out) if out.status.success());
+    if !ok {
+        let why = match out {
+            Ok(out) => String::from_utf8_lossy(&out.stderr).into_owned(),
+            Err(e) => e.to_string(),
+        };
+        if std::env::var_os("KAFKIT_REQUIRE_INTEROP").is_some() {
+            panic!("KAFKIT_REQUIRE_INTEROP is set but {what} is not usable: {why}");
+        }
+        eprintln!("skipping {what} interop: {why}");
+    }
+    ok
 }
