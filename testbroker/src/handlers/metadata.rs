@@ -55,11 +55,7 @@ pub(crate) async fn handle(ctx: &RequestContext, request: MetadataRequest) -> Me
                     tracing::debug!(error = %e, "auto-create failed");
                 }
             }
-            let latest = ctx.broker.cluster.controller.image().version;
-            ctx.broker
-                .cluster
-                .wait_for_propagation(latest, PROPAGATION_TIMEOUT)
-                .await;
+            super::wait_for_latest_metadata(ctx, PROPAGATION_TIMEOUT).await;
             image = ctx.broker.metadata();
         }
     }
