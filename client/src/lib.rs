@@ -17,6 +17,7 @@
 
 pub mod cluster;
 pub mod config;
+pub mod consumer;
 pub mod net;
 pub mod producer;
 pub mod protocol;
@@ -25,3 +26,6 @@ pub mod serde;
 
 /// The Kafka API message structs (requests, responses, headers), from the `kafka-protocol` crate.
 pub use kafka_protocol::messages;
+
+/// A topic and a partition index, shared by the producer, the consumer and the admin client.
+pub use producer::accumulator::TopicPartition;

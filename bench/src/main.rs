@@ -1,0 +1,2 @@
+//! kafkit-bench (placeholder; see issue 5).
+fn main() {}

@@ -1,0 +1,1 @@
+//! SKELETON: consumer config (being written).

@@ -1,0 +1,1 @@
+//! SKELETON: consumer fetcher (being written).

@@ -1,0 +1,1 @@
+//! SKELETON: consumer group (being written).

@@ -1,0 +1,19 @@
+//! The consumer: configuration, consumer records, partition assignors and the ConsumerProtocol
+//! bytes, the sans-IO fetch state, and group membership.
+//!
+//! Owns consumer behaviour; reaches brokers only through [`crate::net`], leaders only through
+//! [`crate::cluster`] and batches only through [`crate::record`].
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`config`] | `ConsumerConfig`: typed builder and Java property names, Java defaults |
+//! | [`record`] | `ConsumerRecord`: one record handed to the user (zero-copy `Bytes`) |
+//! | [`assignor`] | the `Assignor` trait, `range`, `roundrobin`, `sticky`, `cooperative-sticky`, and the ConsumerProtocol subscription/assignment bytes (sans-IO) |
+//! | [`fetcher`] | per-partition fetch positions, Fetch requests and the judgement of Fetch responses (sans-IO) |
+//! | [`group`] | classic group membership: FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit/OffsetFetch |
+
+pub mod assignor;
+pub mod config;
+pub mod fetcher;
+pub mod group;
+pub mod record;

@@ -1,0 +1,1 @@
+//! SKELETON: consumer record (being written).
