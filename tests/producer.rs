@@ -244,7 +244,6 @@ async fn close_delivers_everything_then_refuses_sends() {
     let producer = Producer::new(
         config(&cluster)
             .linger(Duration::from_secs(30))
-            .delivery_timeout(Duration::from_secs(120))
             .build()
             .unwrap(),
     )
@@ -584,6 +583,174 @@ async fn throughput_smoke() {
         m.requests_sent,
         m.batches_sent
     );
+    producer.close().await;
+    cluster.shutdown().await;
+}
+
+#[tokio::test]
+async fn message_too_large_splits_the_batch_and_delivers_every_record() {
+    // The topic takes batches of at most 2,000 bytes; the producer builds 16 KiB batches.
+    let cluster = Cluster::builder()
+        .brokers(3)
+        .auto_create_topics(false)
+        .topic("small-batches", 1, 3)
+        .topic_config("small-batches", "max.message.bytes", "2000")
+        .build()
+        .await
+        .unwrap();
+    for idempotent in [true, false] {
+        let producer = Producer::new(
+            config(&cluster)
+                .idempotence(idempotent)
+                .acks(if idempotent { Acks::All } else { Acks::Leader })
+                .linger(Duration::from_millis(50))
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        let mut deliveries = Vec::new();
+        for i in 0..40u32 {
+            let value = format!("{idempotent}-{i:04}-{}", "x".repeat(200));
+            deliveries.push(
+                producer
+                    .send(ProducerRecord::<String, _>::new("small-batches", value))
+                    .await
+                    .unwrap(),
+            );
+        }
+        let mut offsets = Vec::new();
+        for d in deliveries {
+            offsets.push(
+                d.await
+                    .unwrap_or_else(|e| panic!("idempotent={idempotent}: {e}"))
+                    .offset,
+            );
+        }
+        assert!(
+            offsets.windows(2).all(|w| w[1] == w[0] + 1),
+            "in send order: {offsets:?}"
+        );
+        producer.close().await;
+    }
+    let records = read_partition(&cluster, "small-batches", 0, 80).await;
+    let values: Vec<String> = records
+        .iter()
+        .map(|(_, _, v)| String::from_utf8(v.clone().unwrap().to_vec()).unwrap())
+        .collect();
+    let expected: Vec<String> = [true, false]
+        .iter()
+        .flat_map(|idem| (0..40u32).map(move |i| format!("{idem}-{i:04}-{}", "x".repeat(200))))
+        .collect();
+    assert_eq!(values, expected, "every record once, in send order");
+    cluster.shutdown().await;
+}
+
+#[tokio::test]
+async fn fire_and_forget_failures_reach_the_error_hook() {
+    let cluster = cluster_with(&[("forget", 1)]).await;
+    let producer = Producer::new(
+        config(&cluster)
+            .idempotence(false)
+            .acks(Acks::Leader)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let lost = Arc::new(Mutex::new(Vec::new()));
+    let sink = lost.clone();
+    producer.set_error_hook(move |l| sink.lock().unwrap().push(l.clone()));
+    // Make sure the metadata is there, then make the next Produce fail for good.
+    assert_eq!(producer.partition_count("forget").await.unwrap(), 1);
+    cluster.inject_error(ApiKey::Produce, ErrorCode::TopicAuthorizationFailed, 1);
+    for i in 0..3u8 {
+        producer
+            .send_and_forget(ProducerRecord::<String, _>::new("forget", vec![i]))
+            .await
+            .unwrap();
+    }
+    producer.flush().await;
+    let lost = lost.lock().unwrap().clone();
+    assert_eq!(lost.len(), 1, "one failed batch: {lost:?}");
+    assert_eq!(
+        (&*lost[0].topic, lost[0].partition, lost[0].records),
+        ("forget", 0, 3)
+    );
+    assert!(
+        lost[0]
+            .error
+            .to_string()
+            .contains("TOPIC_AUTHORIZATION_FAILED"),
+        "{}",
+        lost[0].error
+    );
+    let m = producer.metrics();
+    assert_eq!((m.records_failed, m.records_sent), (3, 0));
+    // Later records are delivered and counted.
+    producer
+        .send_and_forget(ProducerRecord::<String, _>::new("forget", "ok"))
+        .await
+        .unwrap();
+    producer.flush().await;
+    assert_eq!(producer.metrics().records_sent, 1);
+    producer.close().await;
+    cluster.shutdown().await;
+}
+
+#[tokio::test]
+async fn metadata_max_age_notices_added_partitions() {
+    use kafkit::messages::create_partitions_request::CreatePartitionsTopic;
+    use kafkit::messages::{CreatePartitionsRequest, TopicName};
+
+    let cluster = cluster_with(&[("growing", 2)]).await;
+    let producer = Producer::new(
+        config(&cluster)
+            .metadata_max_age(Duration::from_millis(100))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(producer.partition_count("growing").await.unwrap(), 2);
+    producer
+        .send_and_wait(ProducerRecord::<String, _>::new("growing", "before"))
+        .await
+        .unwrap();
+    // Grow the topic behind the producer's back.
+    let conn = kafkit::net::Connection::connect(
+        cluster.bootstrap_servers().split(',').next().unwrap(),
+        &kafkit::net::ConnectionConfig::default(),
+    )
+    .await
+    .unwrap();
+    let response = conn
+        .send(
+            CreatePartitionsRequest::default()
+                .with_topics(vec![
+                    CreatePartitionsTopic::default()
+                        .with_name(TopicName::from(
+                            kafka_protocol::protocol::StrBytes::from_static_str("growing"),
+                        ))
+                        .with_count(4)
+                        .with_assignments(None),
+                ])
+                .with_timeout_ms(10_000),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.results[0].error_code, 0);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while producer.partition_count("growing").await.unwrap() != 4 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the producer never saw the new partitions"
+        );
+        // Wait for the producer's own periodic refresh (no error drives it).
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let meta = producer
+        .send_and_wait(ProducerRecord::<String, _>::new("growing", "after").with_partition(3))
+        .await
+        .unwrap();
+    assert_eq!(meta.partition, 3);
     producer.close().await;
     cluster.shutdown().await;
 }

@@ -63,7 +63,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
@@ -73,7 +73,9 @@ use bytes::Bytes;
 
 use crate::producer::config::ProducerConfig;
 use crate::producer::partitioner::PartitionLoad;
-use crate::record::{BatchBuilder, BatchOptions, Header, RECORD_BATCH_OVERHEAD, RecordError};
+use crate::record::{
+    BatchBuilder, BatchOptions, Header, RECORD_BATCH_OVERHEAD, RecordBatch, RecordError,
+};
 
 /// Extra capacity given to a new batch buffer beyond `batch.size`, so the record encoder's
 /// scratch reservation never makes the buffer reallocate.
@@ -594,6 +596,10 @@ impl SplitMix64 {
     }
 }
 
+/// A batch [`RecordAccumulator::split`] gave back: it holds one record, or its bytes could not
+/// be read back (the error).
+pub type Unsplittable<C> = (ProducerBatch<C>, Option<RecordError>);
+
 /// Per-partition batch queues bounded by `buffer.memory` (Java's `RecordAccumulator`).
 ///
 /// Not thread-safe by itself: the producer keeps it behind its append lock (see the
@@ -607,6 +613,9 @@ pub struct RecordAccumulator<C> {
     /// Bytes the last failed append needed; set while someone waits for memory.
     memory_waiter: Option<usize>,
     incomplete: usize,
+    /// Ids of the batches not yet deallocated (split batches share their parent's id), with
+    /// how many batches carry each: what [`flush_pending`](Self::flush_pending) looks at.
+    incomplete_ids: BTreeMap<u64, u32>,
     next_batch_id: u64,
     flushes_in_progress: usize,
     closed: bool,
@@ -629,6 +638,7 @@ impl<C> RecordAccumulator<C> {
             used: 0,
             memory_waiter: None,
             incomplete: 0,
+            incomplete_ids: BTreeMap::new(),
             next_batch_id: 0,
             flushes_in_progress: 0,
             closed: false,
@@ -764,6 +774,7 @@ impl<C> RecordAccumulator<C> {
         };
         self.used += reserve;
         self.incomplete += 1;
+        *self.incomplete_ids.entry(id).or_insert(0) += 1;
         self.memory_waiter = None;
         let queue = match self.queues.get_mut(tp) {
             Some(queue) => queue,
@@ -918,8 +929,224 @@ impl<C> RecordAccumulator<C> {
         let queue = self.queues.entry(batch.tp.clone()).or_default();
         // Back in creation order (= sequence order), whatever order retries come back in:
         // usually the front.
+        // Queued batches with the same id are later parts of the same split batch: they come
+        // after this one, which was drained before them.
         let position = queue.partition_point(|b| b.id < batch.id);
         queue.insert(position, batch);
+    }
+
+    fn forget_id(&mut self, id: u64) {
+        if let Some(n) = self.incomplete_ids.get_mut(&id) {
+            *n -= 1;
+            if *n == 0 {
+                self.incomplete_ids.remove(&id);
+            }
+        }
+    }
+
+    /// Splits a sealed batch the broker refused as too large (`MESSAGE_TOO_LARGE`) into
+    /// batches of at most `batch.size` bytes and at most half its size (at least one record
+    /// each), as Java's
+    /// `RecordAccumulator.splitAndReenqueue`. The parts keep the parent's creation time,
+    /// attempts and place in the queue, carry no producer state (the caller stamps them,
+    /// e.g. with [`IdempotenceState::on_split`](crate::producer::idempotence::IdempotenceState::on_split))
+    /// and are handed back for [`requeue_split`](Self::requeue_split).
+    ///
+    /// A batch of one record cannot be split: it comes back as `Err` with no error inside; a
+    /// batch whose bytes cannot be read back comes back with the reader's error. Either way the
+    /// caller fails it.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use kafkit::producer::accumulator::*;
+    ///
+    /// let mut acc = RecordAccumulator::new(AccumulatorConfig::default());
+    /// let tp = TopicPartition::new("t", 0);
+    /// let now = Instant::now();
+    /// for i in 0..3 {
+    ///     acc.append(&tp, 0, None, Some(&[i; 40]), &[], i, now).unwrap();
+    /// }
+    /// acc.close();
+    /// let batch = acc.drain(0, &[tp.clone()], 1 << 20, now).pop().unwrap();
+    /// assert_eq!(batch.record_count(), 3);
+    /// // Say the broker answered MESSAGE_TOO_LARGE.
+    /// let parts = acc.split(batch).map_err(|_| "split").unwrap();
+    /// // Each part is at most half the refused batch: here one record each.
+    /// assert_eq!(parts.iter().map(|b| b.record_count()).collect::<Vec<_>>(), [1, 1, 1]);
+    /// acc.requeue_split(parts);
+    /// assert_eq!(acc.queued_batches(&tp), 3);
+    /// let first = acc.drain(0, &[tp.clone()], 1 << 20, now).pop().unwrap();
+    /// assert_eq!(acc.deallocate(first), [0]);
+    /// ```
+    #[allow(clippy::result_large_err)] // the rare path; the batch is handed back, not copied
+    pub fn split(
+        &mut self,
+        mut batch: ProducerBatch<C>,
+    ) -> Result<Vec<ProducerBatch<C>>, Unsplittable<C>> {
+        if batch.record_count <= 1 {
+            return Err((batch, None));
+        }
+        let bytes = match &batch.state {
+            BatchState::Closed(bytes) => bytes.clone(),
+            BatchState::Open(_) | BatchState::Failed(_) => return Err((batch, None)),
+        };
+        let records = match RecordBatch::parse(&bytes).and_then(|b| b.records()) {
+            Ok(records) => records,
+            Err(e) => return Err((batch, Some(e))),
+        };
+        // At most half the refused batch, so every split makes progress even when the batch
+        // was within `batch.size` (e.g. a topic's `max.message.bytes` is smaller).
+        let batch_size = self.config.batch_size.min((bytes.len() / 2).max(1));
+        let mut parts: Vec<ProducerBatch<C>> = Vec::new();
+        let mut builder: Option<BatchBuilder> = None;
+        let mut counts: Vec<i32> = Vec::new();
+        let mut headers: Vec<(Bytes, Option<Bytes>)> = Vec::new();
+        for record in records {
+            let record = match record {
+                Ok(r) => r,
+                Err(e) => return Err((batch, Some(e))),
+            };
+            headers.clear();
+            for h in record.headers.iter() {
+                match h {
+                    Ok(h) => headers.push((h.key.clone(), h.value.clone())),
+                    Err(e) => return Err((batch, Some(e))),
+                }
+            }
+            let mut borrowed = Vec::with_capacity(headers.len());
+            for (k, v) in &headers {
+                let key = std::str::from_utf8(k).unwrap_or_default();
+                borrowed.push(Header {
+                    key,
+                    value: v.as_deref(),
+                });
+            }
+            let (key, value) = (record.key.as_deref(), record.value.as_deref());
+            let fits = builder.as_ref().is_some_and(|b| {
+                b.has_room_for(batch_size, record.timestamp, key, value, &borrowed)
+            });
+            if !fits {
+                if let Some(b) = builder.take() {
+                    parts.push(self.split_part(&batch, b, &mut counts));
+                }
+                builder = Some(BatchBuilder::with_capacity(
+                    self.config.batch_options.clone(),
+                    batch_size + BUFFER_SLACK,
+                ));
+                counts.push(0);
+            }
+            let b = builder.as_mut().expect("opened above");
+            if let Err(e) = b.append(record.timestamp, key, value, &borrowed) {
+                return Err((batch, Some(e)));
+            }
+            *counts.last_mut().expect("pushed above") += 1;
+        }
+        if let Some(b) = builder.take() {
+            parts.push(self.split_part(&batch, b, &mut counts));
+        }
+        let total: i32 = parts.iter().map(|p| p.record_count).sum();
+        if total != batch.record_count || parts.len() < 2 {
+            return Err((batch, None));
+        }
+        // Hand the completions out in record order.
+        let mut completions = std::mem::take(&mut batch.completions).into_iter();
+        for part in &mut parts {
+            part.completions = completions
+                .by_ref()
+                .take(usize::try_from(part.record_count).unwrap_or(0))
+                .collect();
+        }
+        // The parts replace the parent in the memory and flush accounting.
+        for part in &parts {
+            self.used += part.reserved;
+            self.incomplete += 1;
+            *self.incomplete_ids.entry(part.id).or_insert(0) += 1;
+        }
+        drop(self.deallocate(batch));
+        Ok(parts)
+    }
+
+    fn split_part(
+        &mut self,
+        parent: &ProducerBatch<C>,
+        builder: BatchBuilder,
+        counts: &mut [i32],
+    ) -> ProducerBatch<C> {
+        let record_count = counts.last().copied().unwrap_or(0);
+        let state = match builder.finish() {
+            Ok(bytes) => BatchState::Closed(bytes),
+            Err(e) => BatchState::Failed(e),
+        };
+        let reserved = match &state {
+            BatchState::Closed(bytes) => bytes.len(),
+            _ => 0,
+        };
+        ProducerBatch {
+            tp: parent.tp.clone(),
+            id: parent.id,
+            state,
+            record_count,
+            base_timestamp: parent.base_timestamp,
+            max_timestamp: parent.max_timestamp,
+            created: parent.created,
+            last_attempt: parent.last_attempt,
+            attempts: parent.attempts,
+            retry_at: None,
+            completions: Vec::new(),
+            producer_state: None,
+            reserved,
+        }
+    }
+
+    /// Puts the parts of a [`split`](Self::split) batch back at the front of their partition's
+    /// queue, in record order, ready at once (no back-off, no extra attempt: as Java).
+    pub fn requeue_split(&mut self, parts: Vec<ProducerBatch<C>>) {
+        let Some(first) = parts.first() else {
+            return;
+        };
+        let queue = self.queues.entry(first.tp.clone()).or_default();
+        // Before any queued part of an earlier split of the same batch (those come later in
+        // record order), after older batches.
+        let position = queue.partition_point(|b| b.id < first.id);
+        for (i, part) in parts.into_iter().enumerate() {
+            queue.insert(position + i, part);
+        }
+    }
+
+    /// The first queued batch of `tp` (the next one to drain), if any.
+    pub fn front(&self, tp: &TopicPartition) -> Option<&ProducerBatch<C>> {
+        self.queues.get(tp).and_then(VecDeque::front)
+    }
+
+    /// A flush mark: every batch created before this call has an id below it
+    /// ([`flush_pending`](Self::flush_pending)).
+    pub fn flush_mark(&self) -> u64 {
+        self.next_batch_id
+    }
+
+    /// Whether a batch created before `mark` ([`flush_mark`](Self::flush_mark)) is still
+    /// incomplete (queued or in flight): what a flush started at `mark` waits for, so records
+    /// sent after the flush began do not hold it up (Java's `awaitFlushCompletion`).
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use kafkit::producer::accumulator::*;
+    ///
+    /// let mut acc = RecordAccumulator::new(AccumulatorConfig::default());
+    /// let now = Instant::now();
+    /// acc.append(&TopicPartition::new("t", 0), 0, None, Some(b"a"), &[], (), now).unwrap();
+    /// let mark = acc.flush_mark();
+    /// acc.append(&TopicPartition::new("t", 1), 0, None, Some(b"b"), &[], (), now).unwrap();
+    /// assert!(acc.flush_pending(mark));
+    /// acc.close();
+    /// let first = acc.drain(0, &[TopicPartition::new("t", 0)], 1 << 20, now);
+    /// for b in first { acc.deallocate(b); }
+    /// assert!(!acc.flush_pending(mark)); // the later batch of partition 1 does not count
+    /// ```
+    pub fn flush_pending(&self, mark: u64) -> bool {
+        self.incomplete_ids
+            .first_key_value()
+            .is_some_and(|(&id, _)| id < mark)
     }
 
     /// Releases a finished batch's bytes from `buffer.memory` and returns its completions in
@@ -927,6 +1154,7 @@ impl<C> RecordAccumulator<C> {
     pub fn deallocate(&mut self, batch: ProducerBatch<C>) -> Vec<C> {
         self.used = self.used.saturating_sub(batch.reserved);
         self.incomplete = self.incomplete.saturating_sub(1);
+        self.forget_id(batch.id);
         if self
             .memory_waiter
             .is_some_and(|needed| needed <= self.buffer_available())

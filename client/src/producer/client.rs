@@ -24,12 +24,19 @@
 //! * Each async-mode record gets its own tokio oneshot; a per-batch shared completion (one
 //!   allocation per batch instead of per record) is the planned optimisation.
 //!
+//! * `MESSAGE_TOO_LARGE` on a batch of several records splits it into batches of at most half
+//!   its size (and at most `batch.size`), re-queued in its place; idempotent parts take
+//!   consecutive sequences from the batch's own (Java's `splitAndReenqueue`).
+//! * Metadata is refreshed on errors and unknown leaders, and every `metadata.max.age.ms` for
+//!   the topics in use, so added partitions and moved leaders are noticed.
+//! * [`Producer::flush`] waits for the batches that existed when it was called (a flush mark),
+//!   not for records sent after it.
+//! * Fire-and-forget records allocate nothing per record; failures reach the error hook
+//!   ([`Producer::set_error_hook`]) once per failed batch.
+//!
 //! # Not yet done
 //!
-//! * `MESSAGE_TOO_LARGE` on a batch of several records fails the batch (Java splits it).
-//! * Metadata is refreshed only on errors and unknown leaders, not every `metadata.max.age.ms`,
-//!   so added partitions are not noticed; the adaptive partitioner gets no load statistics.
-//! * [`Producer::flush`] waits until the producer holds no batch at all (see there).
+//! * The adaptive partitioner gets no load statistics from the sender.
 //! * Without idempotence Java may reorder records on retry when
 //!   `max.in.flight.requests.per.connection > 1`; kafkit does not (one batch per partition in
 //!   flight), at some cost in per-partition throughput.
@@ -207,11 +214,8 @@ impl Completion {
             CompletionKind::Callback(f) => {
                 (f.into_inner().unwrap_or_else(|p| p.into_inner()))(result)
             }
-            CompletionKind::Forget => {
-                if let Err(e) = result {
-                    tracing::warn!(error = %e, "fire-and-forget record failed");
-                }
-            }
+            // Counted and reported per batch by `finish`.
+            CompletionKind::Forget => {}
         }
     }
 }
@@ -295,9 +299,6 @@ struct State {
     partitions: HashMap<String, (u64, TopicPartitions)>,
     /// Partitions with a batch on the wire (at most one each).
     in_flight: HashSet<TopicPartition>,
-    /// Idempotent batches re-queued for a retry: the stamp they were last sent with. With one
-    /// batch in flight per partition, such a batch is always its partition's first queued one.
-    retry_stamps: HashMap<TopicPartition, BatchStamp>,
     /// Produce requests awaiting a response, per broker.
     requests: HashMap<i32, usize>,
 }
@@ -316,6 +317,10 @@ struct Inner {
     /// The sender task should exit once nothing is left.
     shutdown: AtomicBool,
     refreshing: AtomicBool,
+    /// When the metadata was last refreshed (for `metadata.max.age.ms`).
+    last_refresh: Mutex<Instant>,
+    /// Called with fire-and-forget records that were lost.
+    error_hook: Mutex<Option<ErrorHook>>,
     idempotent: bool,
     acks: Acks,
 }
@@ -428,7 +433,6 @@ impl Producer {
             topics: HashMap::new(),
             partitions: HashMap::new(),
             in_flight: HashSet::new(),
-            retry_stamps: HashMap::new(),
             requests: HashMap::new(),
         };
         let inner = Arc::new(Inner {
@@ -441,6 +445,8 @@ impl Producer {
             closed: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
             refreshing: AtomicBool::new(false),
+            last_refresh: Mutex::new(Instant::now()),
+            error_hook: Mutex::new(None),
             idempotent,
             acks,
         });
@@ -536,8 +542,10 @@ impl Producer {
         .await
     }
 
-    /// Fire-and-forget mode: queues the record with no per-record channel. A delivery failure
-    /// is logged (`tracing` warn) and counted in [`ProducerMetrics::records_failed`].
+    /// Fire-and-forget mode: queues the record with no per-record channel or allocation. A
+    /// delivery failure is counted in [`ProducerMetrics::records_failed`] and reported, once
+    /// per failed batch, to the error hook ([`set_error_hook`](Self::set_error_hook)), or
+    /// logged (`tracing` warn) when none is set.
     ///
     /// ```no_run
     /// # async fn example(producer: kafkit::producer::client::Producer) -> Result<(), Box<dyn std::error::Error>> {
@@ -558,10 +566,9 @@ impl Producer {
     }
 
     /// Waits until every record handed to the producer before the call is complete
-    /// (acknowledged or failed); batches are sent at once regardless of `linger.ms`.
-    ///
-    /// Today it waits until the producer holds no batch at all, which under concurrent sends
-    /// may include records sent after the call (Java waits only for the earlier ones).
+    /// (acknowledged or failed); batches are sent at once regardless of `linger.ms`. Records
+    /// sent concurrently after the call do not hold it up (as Java's `flush`), except those
+    /// that joined a batch that was already open.
     ///
     /// ```no_run
     /// # async fn example(producer: kafkit::producer::client::Producer) {
@@ -570,7 +577,11 @@ impl Producer {
     /// ```
     pub async fn flush(&self) {
         let inner = self.inner();
-        inner.lock().acc.begin_flush();
+        let mark = {
+            let mut state = inner.lock();
+            state.acc.begin_flush();
+            state.acc.flush_mark()
+        };
         struct FlushGuard<'a>(&'a Inner);
         impl Drop for FlushGuard<'_> {
             fn drop(&mut self) {
@@ -579,7 +590,32 @@ impl Producer {
         }
         let _guard = FlushGuard(inner);
         inner.wake.notify_one();
-        wait_until_empty(inner).await;
+        loop {
+            let progress = inner.progress.notified();
+            tokio::pin!(progress);
+            progress.as_mut().enable();
+            if !inner.lock().acc.flush_pending(mark) {
+                return;
+            }
+            progress.await;
+        }
+    }
+
+    /// Sets the hook that receives fire-and-forget records that were not delivered
+    /// ([`send_and_forget`](Self::send_and_forget)), once per failed batch. It runs on the
+    /// producer's I/O task: keep it short. Replaces any earlier hook.
+    ///
+    /// ```no_run
+    /// # fn example(producer: kafkit::producer::client::Producer) {
+    /// producer.set_error_hook(|lost| eprintln!("{lost}"));
+    /// # }
+    /// ```
+    pub fn set_error_hook(&self, hook: impl Fn(&LostRecords) + Send + Sync + 'static) {
+        *self
+            .inner()
+            .error_hook
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(hook));
     }
 
     /// Stops taking records, sends everything queued (waiting for each record's outcome, up to
@@ -843,7 +879,58 @@ async fn wait_until_empty(inner: &Inner) {
 }
 
 /// Completions to run once the lock is released.
-type Finished = Vec<(Completion, DeliveryResult)>;
+#[derive(Default)]
+struct Finished {
+    /// Records with a channel or a callback, and their outcome.
+    done: Vec<(Completion, DeliveryResult)>,
+    /// Fire-and-forget records that failed, per batch (for the error hook).
+    lost: Vec<LostRecords>,
+    /// Fire-and-forget records delivered (counted, nothing to run).
+    delivered_forget: u64,
+}
+
+impl Finished {
+    fn new() -> Self {
+        Self::default()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.done.is_empty() && self.lost.is_empty() && self.delivered_forget == 0
+    }
+}
+
+/// Fire-and-forget records that were not delivered: what the error hook
+/// ([`Producer::set_error_hook`]) receives, once per failed batch.
+///
+/// ```
+/// use kafkit::producer::client::{LostRecords, ProduceError};
+/// let lost = LostRecords { topic: "t".into(), partition: 0, records: 3, error: ProduceError::Expired };
+/// assert_eq!(lost.to_string(), "3 fire-and-forget records for t-0 lost: delivery.timeout.ms expired before the record was acknowledged");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LostRecords {
+    /// The topic.
+    pub topic: Arc<str>,
+    /// The partition.
+    pub partition: i32,
+    /// How many fire-and-forget records of the batch were lost.
+    pub records: usize,
+    /// Why.
+    pub error: ProduceError,
+}
+
+impl std::fmt::Display for LostRecords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} fire-and-forget records for {}-{} lost: {}",
+            self.records, self.topic, self.partition, self.error
+        )
+    }
+}
+
+/// The fire-and-forget error hook ([`Producer::set_error_hook`]).
+pub type ErrorHook = Arc<dyn Fn(&LostRecords) + Send + Sync + 'static>;
 
 fn complete_batch(
     acc: &mut RecordAccumulator<Completion>,
@@ -854,6 +941,10 @@ fn complete_batch(
 ) {
     let tp = batch.topic_partition().clone();
     for (i, c) in acc.deallocate(batch).into_iter().enumerate() {
+        if matches!(c.kind, CompletionKind::Forget) {
+            out.delivered_forget += 1;
+            continue;
+        }
         let index = i32::try_from(i).unwrap_or(i32::MAX);
         let meta = RecordMetadata::from_batch(
             tp.topic.clone(),
@@ -863,7 +954,7 @@ fn complete_batch(
             log_append_time,
             c.timestamp,
         );
-        out.push((c, Ok(meta)));
+        out.done.push((c, Ok(meta)));
     }
 }
 
@@ -874,8 +965,22 @@ fn fail_batch(
     out: &mut Finished,
 ) {
     tracing::warn!(partition = %batch.topic_partition(), records = batch.record_count(), %error, "batch failed");
+    let tp = batch.topic_partition().clone();
+    let mut lost = 0;
     for c in acc.deallocate(batch) {
-        out.push((c, Err(error.clone())));
+        if matches!(c.kind, CompletionKind::Forget) {
+            lost += 1;
+        } else {
+            out.done.push((c, Err(error.clone())));
+        }
+    }
+    if lost > 0 {
+        out.lost.push(LostRecords {
+            topic: tp.topic,
+            partition: tp.partition,
+            records: lost,
+            error,
+        });
     }
 }
 
@@ -888,8 +993,26 @@ fn stamp_of(state: BatchProducerState) -> BatchStamp {
 }
 
 fn finish(inner: &Inner, finished: Finished) {
-    for (c, result) in finished {
+    for (c, result) in finished.done {
         c.complete(result, &inner.metrics);
+    }
+    let m = &inner.metrics;
+    m.records_sent
+        .fetch_add(finished.delivered_forget, Ordering::Relaxed);
+    if !finished.lost.is_empty() {
+        let hook = inner
+            .error_hook
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for lost in &finished.lost {
+            m.records_failed
+                .fetch_add(lost.records as u64, Ordering::Relaxed);
+            match &hook {
+                Some(hook) => hook(lost),
+                None => tracing::warn!(%lost, "fire-and-forget records lost"),
+            }
+        }
     }
     inner.progress.notify_waiters();
     inner.wake.notify_one();
@@ -903,8 +1026,17 @@ fn request_refresh(inner: &Arc<Inner>) {
     tokio::spawn(async move {
         let topics: Vec<String> = inner.lock().topics.keys().cloned().collect();
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-        if let Err(e) = inner.metadata.refresh(Some(&names)).await {
-            tracing::debug!(error = %e, "producer metadata refresh failed");
+        match inner.metadata.refresh(Some(&names)).await {
+            Ok(_) => *inner.last_refresh.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now(),
+            Err(e) => {
+                tracing::debug!(error = %e, "producer metadata refresh failed");
+                // Try again after a back-off, not at once.
+                let now = Instant::now();
+                let retry_at = now
+                    .checked_sub(inner.config.metadata_max_age())
+                    .map_or(now, |t| t + inner.config.retry_backoff());
+                *inner.last_refresh.lock().unwrap_or_else(|p| p.into_inner()) = retry_at;
+            }
         }
         inner.refreshing.store(false, Ordering::SeqCst);
         inner.wake.notify_one();
@@ -991,7 +1123,6 @@ async fn run_sender(inner: Arc<Inner>) {
                     let mut guard = inner.lock();
                     let state = &mut *guard;
                     for batch in state.acc.abort_queued() {
-                        state.retry_stamps.remove(batch.topic_partition());
                         fail_batch(&mut state.acc, batch, ProduceError::Aborted, &mut finished);
                     }
                 }
@@ -1004,17 +1135,17 @@ async fn run_sender(inner: Arc<Inner>) {
                 continue;
             }
         }
-        let mut finished: Finished = Vec::new();
+        let mut finished = Finished::new();
         let mut sends: Vec<(i32, Vec<ProducerBatch<Completion>>)> = Vec::new();
         let snapshot = inner.metadata.snapshot();
         let now = Instant::now();
+        let mut stale_metadata = false;
         let (wait, unknown, empty) = {
             let mut guard = inner.lock();
             let state = &mut *guard;
             // Delivery timeout for batches waiting in the producer.
             for batch in state.acc.expired(now) {
                 let tp = batch.topic_partition().clone();
-                state.retry_stamps.remove(&tp);
                 if let (Some(idem), Some(ps)) = (state.idem.as_mut(), batch.producer_state()) {
                     let _ = idem.on_unresolved(&tp, stamp_of(ps));
                 }
@@ -1063,8 +1194,23 @@ async fn run_sender(inner: Arc<Inner>) {
                 }
                 // Stable order so drain's rotation is fair.
                 parts.sort();
+                // Idempotent batches already stamped (retries, split parts) are re-sent under
+                // the stamp they carry; the others are stamped by `drain_with`.
+                let resends: HashSet<TopicPartition> = if state.idem.is_some() {
+                    parts
+                        .iter()
+                        .filter(|tp| {
+                            state
+                                .acc
+                                .front(tp)
+                                .is_some_and(|b| b.producer_state().is_some())
+                        })
+                        .cloned()
+                        .collect()
+                } else {
+                    HashSet::new()
+                };
                 let idem = &mut state.idem;
-                let retry_stamps = &state.retry_stamps;
                 let mut batches = state.acc.drain_with(
                     node,
                     &parts,
@@ -1072,9 +1218,6 @@ async fn run_sender(inner: Arc<Inner>) {
                     now,
                     |tp, count| {
                         let idem = idem.as_mut()?;
-                        if retry_stamps.contains_key(tp) {
-                            return None;
-                        }
                         match idem.assign(tp, count) {
                             Ok(s) => Some(BatchProducerState {
                                 producer_id: s.producer_id,
@@ -1096,9 +1239,11 @@ async fn run_sender(inner: Arc<Inner>) {
                 let mut keep = Vec::with_capacity(batches.len());
                 for mut batch in batches.drain(..) {
                     let tp = batch.topic_partition().clone();
-                    if let (Some(idem), Some(sent_as)) =
-                        (state.idem.as_mut(), state.retry_stamps.remove(&tp))
-                    {
+                    let sent_as = batch
+                        .producer_state()
+                        .filter(|_| resends.contains(&tp))
+                        .map(stamp_of);
+                    if let (Some(idem), Some(sent_as)) = (state.idem.as_mut(), sent_as) {
                         match idem.resend(&tp, sent_as) {
                             Ok(stamp) if stamp != sent_as => {
                                 let ps = BatchProducerState {
@@ -1164,6 +1309,18 @@ async fn run_sender(inner: Arc<Inner>) {
                 let backoff = inner.config.retry_backoff();
                 wait = Some(wait.map_or(backoff, |w| w.min(backoff)));
             }
+            // `metadata.max.age.ms`: refresh the topics in use even without errors, so added
+            // partitions and moved leaders are noticed.
+            if !state.topics.is_empty() {
+                let last = *inner.last_refresh.lock().unwrap_or_else(|p| p.into_inner());
+                let due = last + inner.config.metadata_max_age();
+                if now >= due {
+                    stale_metadata = true;
+                } else {
+                    let until = due - now;
+                    wait = Some(wait.map_or(until, |w| w.min(until)));
+                }
+            }
             (
                 wait,
                 !check.unknown_leaders.is_empty(),
@@ -1173,7 +1330,7 @@ async fn run_sender(inner: Arc<Inner>) {
         if !finished.is_empty() {
             finish(&inner, finished);
         }
-        if unknown {
+        if unknown || stale_metadata {
             request_refresh(&inner);
         }
         for (node, batches) in sends {
@@ -1309,16 +1466,7 @@ async fn send_produce(
                     state.acc.reenqueue(batch, now);
                 }
                 BatchAction::Split => {
-                    fail_batch(
-                        &mut state.acc,
-                        batch,
-                        ProduceError::Broker(sink::ProduceError::Broker {
-                            code: ErrorCode::MessageTooLarge,
-                            message: Some("batch splitting is not implemented yet".into()),
-                            record_errors: Vec::new(),
-                        }),
-                        &mut finished,
-                    );
+                    split_batch(state, batch, None, &mut finished);
                 }
                 BatchAction::Fail { error, .. } => {
                     fail_batch(&mut state.acc, batch, error.into(), &mut finished);
@@ -1369,12 +1517,10 @@ async fn send_produce(
                         }
                         Ok(Decision::Retry) | Ok(Decision::BumpEpochAndResetSequences { .. }) => {
                             m.retries.fetch_add(1, Ordering::Relaxed);
-                            state.retry_stamps.insert(tp, stamp);
                             state.acc.reenqueue(batch, now);
                         }
                         Ok(Decision::Split) => {
-                            let _ = idem.on_unresolved(&tp, stamp);
-                            fail_batch(&mut state.acc, batch, broker_error(), &mut finished);
+                            split_batch(state, batch, Some(stamp), &mut finished);
                         }
                         Ok(Decision::FailBatch { fatal }) => {
                             let error = if fatal {
@@ -1407,11 +1553,72 @@ fn is_muted(state: &State, tp: &TopicPartition) -> bool {
     }
     match &state.idem {
         None => false,
-        Some(idem) => match state.retry_stamps.get(tp) {
-            Some(&stamp) => idem.check_resend(tp, stamp).is_err(),
+        Some(idem) => match state.acc.front(tp).and_then(|b| b.producer_state()) {
+            Some(ps) => idem.check_resend(tp, stamp_of(ps)).is_err(),
             None => idem.check_send(tp).is_err(),
         },
     }
+}
+
+/// `MESSAGE_TOO_LARGE` on a batch of several records: split it into smaller batches re-queued
+/// in its place (idempotent parts get consecutive sequences from the batch's own, as Java's
+/// `ProducerBatch.split`); a batch that cannot be split fails with the broker's error.
+fn split_batch(
+    state: &mut State,
+    batch: ProducerBatch<Completion>,
+    stamp: Option<BatchStamp>,
+    finished: &mut Finished,
+) {
+    let tp = batch.topic_partition().clone();
+    let too_large = |detail: String| {
+        ProduceError::Broker(sink::ProduceError::Broker {
+            code: ErrorCode::MessageTooLarge,
+            message: Some(detail),
+            record_errors: Vec::new(),
+        })
+    };
+    let mut parts = match state.acc.split(batch) {
+        Ok(parts) => parts,
+        Err((batch, error)) => {
+            if let (Some(idem), Some(stamp)) = (state.idem.as_mut(), stamp) {
+                let _ = idem.on_unresolved(&tp, stamp);
+            }
+            let detail = match error {
+                Some(e) => format!("the batch could not be split: {e}"),
+                None => "the batch is larger than the broker accepts and cannot be split".into(),
+            };
+            fail_batch(&mut state.acc, batch, too_large(detail), finished);
+            return;
+        }
+    };
+    tracing::info!(partition = %tp, parts = parts.len(), "MESSAGE_TOO_LARGE: batch split");
+    if let (Some(idem), Some(stamp)) = (state.idem.as_mut(), stamp) {
+        let counts: Vec<i32> = parts.iter().map(|p| p.record_count()).collect();
+        match idem.on_split(&tp, stamp, &counts) {
+            Ok(stamps) => {
+                for (part, s) in parts.iter_mut().zip(stamps) {
+                    let ps = BatchProducerState {
+                        producer_id: s.producer_id,
+                        producer_epoch: s.epoch,
+                        base_sequence: s.base_sequence,
+                        is_transactional: false,
+                    };
+                    if let Err(e) = part.set_producer_state(ps) {
+                        tracing::error!(partition = %tp, error = %e, "cannot stamp split batch");
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(partition = %tp, error = %e, "idempotence state refused the split");
+                let _ = idem.on_unresolved(&tp, stamp);
+                for part in parts {
+                    fail_batch(&mut state.acc, part, too_large(e.to_string()), finished);
+                }
+                return;
+            }
+        }
+    }
+    state.acc.requeue_split(parts);
 }
 
 fn release_request(state: &mut State, node: i32) {

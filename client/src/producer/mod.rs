@@ -13,6 +13,6 @@ pub mod record;
 pub mod sink;
 
 pub use client::{
-    DeliveryFuture, DeliveryResult, ProduceError, Producer, ProducerError, ProducerMetrics,
-    SendError, TypedProducer,
+    DeliveryFuture, DeliveryResult, ErrorHook, LostRecords, ProduceError, Producer, ProducerError,
+    ProducerMetrics, SendError, TypedProducer,
 };
