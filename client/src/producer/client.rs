@@ -296,7 +296,7 @@ struct State {
     /// Topics the producer has sent to (interned, for building `TopicPartition`s).
     topics: HashMap<String, Arc<str>>,
     /// Partition availability per topic, with the metadata version it was built from.
-    partitions: HashMap<String, (u64, TopicPartitions)>,
+    partitions: HashMap<String, (u64, Arc<TopicPartitions>)>,
     /// Partitions with a batch on the wire (at most one each).
     in_flight: HashSet<TopicPartition>,
     /// Produce requests awaiting a response, per broker.
@@ -681,7 +681,7 @@ impl Producer {
         Ok(self.topic_partitions(topic).await?.num_partitions())
     }
 
-    async fn topic_partitions(&self, topic: &str) -> Result<TopicPartitions, ProducerError> {
+    async fn topic_partitions(&self, topic: &str) -> Result<Arc<TopicPartitions>, ProducerError> {
         let inner = self.inner();
         let snapshot = inner.metadata.snapshot();
         if let Some(p) = cached_partitions(&mut inner.lock(), &snapshot, topic) {
@@ -842,7 +842,7 @@ fn cached_partitions(
     state: &mut State,
     snapshot: &MetadataSnapshot,
     topic: &str,
-) -> Option<TopicPartitions> {
+) -> Option<Arc<TopicPartitions>> {
     if let Some((version, p)) = state.partitions.get(topic)
         && *version == snapshot.version
     {
@@ -858,7 +858,7 @@ fn cached_partitions(
         .map(|p| p.partition)
         .max()
         .map_or(0, |m| m + 1);
-    let p = TopicPartitions::new(count, info.available_partitions()).ok()?;
+    let p = Arc::new(TopicPartitions::new(count, info.available_partitions()).ok()?);
     state
         .partitions
         .insert(topic.to_string(), (snapshot.version, p.clone()));

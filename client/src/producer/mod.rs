@@ -1,5 +1,6 @@
-//! The producer: configuration, records, partitioners, the record accumulator and idempotence
-//! state (and, to come, the per-broker sink and the send modes).
+//! The producer: configuration, records, partitioners, the record accumulator, idempotence
+//! state, the Produce request/response rules ([`sink`]) and the async [`Producer`] with its
+//! four send modes ([`client`]).
 //!
 //! Owns producer behaviour; reaches brokers only through [`crate::net`] and batches only through
 //! [`crate::record`].
@@ -16,3 +17,5 @@ pub use client::{
     DeliveryFuture, DeliveryResult, ErrorHook, LostRecords, ProduceError, Producer, ProducerError,
     ProducerMetrics, SendError, TypedProducer,
 };
+pub use config::{ProducerConfig, ProducerConfigBuilder};
+pub use record::{ProducerHeader, ProducerRecord, RecordMetadata};
