@@ -95,6 +95,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -102,6 +103,7 @@ use crate::config::{
     ConfigError, Property, PropertyDef, PropertyDefault, PropertySet, PropertyTable, PropertyType,
     PropertyValue, check_host_port_list, duration_to_ms, ms_to_duration, parse_list, property,
 };
+use crate::consumer::assignor::{Assignor, assignor_by_name};
 use crate::net::ConnectionConfig;
 use PropertyDefault::{Null, Required, Value};
 
@@ -1363,6 +1365,32 @@ impl ConsumerConfig {
     /// `partition.assignment.strategy`, preferred first.
     pub fn partition_assignment_strategy(&self) -> &[AssignmentStrategy] {
         &self.p().strategies.0
+    }
+
+    /// A fresh instance of each `partition.assignment.strategy` assignor, preferred first.
+    /// The sticky assignors remember the member's last assignment, so a consumer creates its
+    /// assignors once and keeps them across rebalances.
+    ///
+    /// ```
+    /// use kafkit::consumer::assignor::{RebalanceProtocol, rebalance_protocol};
+    /// use kafkit::consumer::config::ConsumerConfig;
+    ///
+    /// let config = ConsumerConfig::builder()
+    ///     .bootstrap_servers("localhost:9092")
+    ///     .group_id("g")
+    ///     .build()?;
+    /// let assignors = config.assignors();
+    /// let names: Vec<&str> = assignors.iter().map(|a| a.name()).collect();
+    /// assert_eq!(names, ["range", "cooperative-sticky"]);
+    /// // Java 4's default list rebalances eagerly until `range` is removed.
+    /// assert_eq!(rebalance_protocol(&assignors), Some(RebalanceProtocol::Eager));
+    /// # Ok::<(), kafkit::config::ConfigError>(())
+    /// ```
+    pub fn assignors(&self) -> Vec<Arc<dyn Assignor>> {
+        self.partition_assignment_strategy()
+            .iter()
+            .filter_map(|s| assignor_by_name(s.name()))
+            .collect()
     }
 
     /// `auto.offset.reset`.

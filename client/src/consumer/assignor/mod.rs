@@ -198,6 +198,27 @@ pub fn assignor_by_name(name: &str) -> Option<Arc<dyn Assignor>> {
     })
 }
 
+/// The rebalance protocol a member with these assignors uses, as Java's `ConsumerCoordinator`
+/// picks it: the most advanced protocol every assignor supports (`Cooperative` over `Eager`),
+/// or `None` when they share none (or the list is empty).
+///
+/// ```
+/// use kafkit::consumer::assignor::{RebalanceProtocol, assignor_by_name, rebalance_protocol};
+///
+/// let both = [assignor_by_name("range").unwrap(), assignor_by_name("cooperative-sticky").unwrap()];
+/// assert_eq!(rebalance_protocol(&both), Some(RebalanceProtocol::Eager));
+/// assert_eq!(rebalance_protocol(&both[1..]), Some(RebalanceProtocol::Cooperative));
+/// ```
+pub fn rebalance_protocol(assignors: &[Arc<dyn Assignor>]) -> Option<RebalanceProtocol> {
+    let (first, rest) = assignors.split_first()?;
+    first
+        .supported_protocols()
+        .iter()
+        .copied()
+        .filter(|p| rest.iter().all(|a| a.supported_protocols().contains(p)))
+        .max()
+}
+
 /// The subscription version kafkit writes.
 pub const SUBSCRIPTION_VERSION: i16 = 3;
 /// The assignment version kafkit writes.
@@ -776,6 +797,22 @@ mod tests {
             assert_eq!(a.supported_protocols(), protocols);
         }
         assert!(assignor_by_name("Range").is_none());
+        let by = |names: &[&str]| -> Vec<Arc<dyn Assignor>> {
+            names.iter().map(|n| assignor_by_name(n).unwrap()).collect()
+        };
+        assert_eq!(rebalance_protocol(&[]), None);
+        assert_eq!(
+            rebalance_protocol(&by(&["cooperative-sticky"])),
+            Some(RebalanceProtocol::Cooperative)
+        );
+        assert_eq!(
+            rebalance_protocol(&by(&["cooperative-sticky", "sticky"])),
+            Some(RebalanceProtocol::Eager)
+        );
+        assert_eq!(
+            rebalance_protocol(&by(&["roundrobin", "range"])),
+            Some(RebalanceProtocol::Eager)
+        );
     }
 
     fn arb_tp() -> impl Strategy<Value = TopicPartition> {
