@@ -7,6 +7,10 @@
 //! [`decode_subscription`], [`encode_assignment`], [`decode_assignment`]). **Must not touch:**
 //! sockets, tokio, clocks, group membership state (that is [`crate::consumer::group`]).
 //!
+//! Not implemented: Java's rack-aware variants (KIP-881), which need partition replica racks
+//! that [`Assignor::assign`] is not given, and the ordering of static members by
+//! `group.instance.id` in `range`/`roundrobin` (members are ordered by member id).
+//!
 //! # Versions
 //!
 //! The bytes are an `int16` version followed by the `ConsumerProtocolSubscription` or

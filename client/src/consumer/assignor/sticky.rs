@@ -22,7 +22,8 @@
 //! partitions and generation when a member sends no user data.
 //!
 //! `cooperative-sticky` reads owned partitions and generation from the subscription (v2+; for
-//! v0-v1 members, the generation from its user data, a lone `int32`), and then applies KIP-429's
+//! v0-v1 members, the generation from its user data: Java's lone `int32`, or the
+//! `StickyAssignor` v1 layout librdkafka 1.x sends), and then applies KIP-429's
 //! rule: a partition that one member owns and the assignment gives to another is left out of
 //! this generation entirely; the owner revokes it, rejoins, and the next rebalance hands it over.
 
@@ -362,12 +363,15 @@ impl CooperativeStickyAssignor {
         let generation = if subscription.generation_id != DEFAULT_GENERATION {
             subscription.generation_id
         } else {
-            // v0-v1 subscriptions: the generation travels in the user data.
-            subscription
-                .user_data
-                .as_deref()
-                .and_then(|b| Reader::new(b, "cooperative-sticky user data").i32().ok())
-                .unwrap_or(DEFAULT_GENERATION)
+            // v0-v1 subscriptions: the generation travels in the user data: Java's lone
+            // `int32`, or (librdkafka 1.x) the `StickyAssignor` v1 layout.
+            match subscription.user_data.as_deref() {
+                Some(b) if b.len() == 4 => i32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+                Some(b) => decode_sticky_user_data(b)
+                    .and_then(|(_, generation)| generation)
+                    .unwrap_or(DEFAULT_GENERATION),
+                None => DEFAULT_GENERATION,
+            }
         };
         MemberData {
             partitions: subscription.owned_partitions.clone(),
@@ -653,6 +657,19 @@ mod tests {
             ..Subscription::new(["t"])
         };
         assert_eq!(CooperativeStickyAssignor::member_data(&s).generation, 9);
+        let librdkafka = Subscription {
+            user_data: Some(encode_sticky_user_data(&owned("t", &[0]), 6)),
+            ..Subscription::new(["t"])
+        };
+        assert_eq!(
+            CooperativeStickyAssignor::member_data(&librdkafka).generation,
+            6
+        );
+        let junk = Subscription {
+            user_data: Some(Bytes::from_static(&[1, 2])),
+            ..Subscription::new(["t"])
+        };
+        assert_eq!(CooperativeStickyAssignor::member_data(&junk).generation, -1);
         let s = Subscription {
             generation_id: 4,
             ..s
