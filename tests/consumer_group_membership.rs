@@ -17,6 +17,7 @@ use kafkit::consumer::group::{
     GroupError, GroupMembership, GroupSettings, JoinedGeneration, MembershipStatus,
     OffsetAndMetadata, RejoinReason,
 };
+use kafkit::messages::ApiKey;
 use kafkit::net::{ConnectionConfig, ConnectionPool};
 use kafkit::protocol::ErrorCode;
 use kafkit_testbroker::Cluster;
@@ -480,5 +481,75 @@ async fn the_member_follows_the_coordinator_when_its_broker_stops() {
         m.committed(std::slice::from_ref(&tp)).await.expect("fetch")[&tp],
         Some(OffsetAndMetadata::new(5))
     );
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coordinator_errors_and_dropped_connections_are_retried() {
+    let cluster = cluster(1).await;
+    cluster.inject_error(ApiKey::JoinGroup, ErrorCode::NotCoordinator, 1);
+    cluster.inject_error(ApiKey::SyncGroup, ErrorCode::CoordinatorNotAvailable, 1);
+    let mut m = member(&cluster, settings("flaky", None));
+    let g = within("join", m.join(&[]))
+        .await
+        .expect("join despite errors");
+    assert_eq!(g.assignment, all_partitions());
+
+    // A heartbeat whose connection drops: the member rediscovers and keeps heartbeating.
+    cluster.drop_connections(ApiKey::Heartbeat, 1);
+    let before = m.status().borrow().heartbeats;
+    let status = wait_status(&m, "heartbeats after a dropped connection", |s| {
+        s.heartbeats >= before + 3
+    })
+    .await;
+    assert_eq!(status.rejoin, None);
+
+    cluster.inject_error(
+        ApiKey::OffsetCommit,
+        ErrorCode::CoordinatorLoadInProgress,
+        2,
+    );
+    cluster.inject_error(ApiKey::OffsetFetch, ErrorCode::NotCoordinator, 1);
+    let tp = TopicPartition::new(TOPIC, 3);
+    m.commit_offsets(&BTreeMap::from([(tp.clone(), OffsetAndMetadata::new(9))]))
+        .await
+        .expect("commit after retries");
+    assert_eq!(
+        m.committed(std::slice::from_ref(&tp)).await.expect("fetch")[&tp],
+        Some(OffsetAndMetadata::new(9))
+    );
+    let finds = cluster
+        .request_log()
+        .iter()
+        .filter(|r| r.api == ApiKey::FindCoordinator)
+        .count();
+    assert!(
+        finds >= 3,
+        "the coordinator was looked up again ({finds} lookups)"
+    );
+    assert_eq!(m.generation(), Some(g));
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_failing_for_the_session_timeout_lose_the_partitions() {
+    let cluster = cluster(1).await;
+    let mut m = member(&cluster, settings("expiring", None));
+    let g = within("join", m.join(&[])).await.expect("join");
+    cluster.inject_error(
+        ApiKey::Heartbeat,
+        ErrorCode::CoordinatorLoadInProgress,
+        u32::MAX,
+    );
+    let status = wait_status(&m, "the session to run out", |s| s.partitions_lost).await;
+    assert_eq!(status.rejoin, Some(RejoinReason::SessionTimedOut));
+    assert_eq!(status.generation, None);
+    assert!(status.member_id.is_empty());
+    assert!(m.needs_rejoin());
+    cluster.clear_faults();
+    let again = within("rejoin", m.join(&[])).await.expect("rejoin");
+    assert_eq!(again.assignment, all_partitions());
+    assert_ne!(again.member_id, g.member_id, "a fresh member id");
+    assert!(!m.status().borrow().partitions_lost);
     cluster.shutdown().await;
 }
