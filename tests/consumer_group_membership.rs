@@ -553,3 +553,84 @@ async fn heartbeats_failing_for_the_session_timeout_lose_the_partitions() {
     assert!(!m.status().borrow().partitions_lost);
     cluster.shutdown().await;
 }
+
+/// A cooperative test assignor that records the subscriptions it sees and hands out at most
+/// `limit` partitions.
+#[derive(Debug, Default)]
+struct RecordingCooperative {
+    seen: std::sync::Mutex<Vec<BTreeMap<String, Subscription>>>,
+    limit: std::sync::atomic::AtomicUsize,
+}
+
+impl Assignor for RecordingCooperative {
+    fn name(&self) -> &str {
+        "test-cooperative"
+    }
+
+    fn supported_protocols(&self) -> &[RebalanceProtocol] {
+        &[RebalanceProtocol::Cooperative, RebalanceProtocol::Eager]
+    }
+
+    fn assign(
+        &self,
+        partitions_per_topic: &BTreeMap<String, i32>,
+        subscriptions: &BTreeMap<String, Subscription>,
+    ) -> BTreeMap<String, Assignment> {
+        self.seen.lock().unwrap().push(subscriptions.clone());
+        let limit = self.limit.load(std::sync::atomic::Ordering::SeqCst);
+        let mut out = SortedRoundRobin.assign(partitions_per_topic, subscriptions);
+        for a in out.values_mut() {
+            a.partitions.truncate(limit);
+        }
+        out
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooperative_members_send_owned_partitions_and_rejoin_after_revocation() {
+    let cluster = cluster(1).await;
+    let assignor = Arc::new(RecordingCooperative::default());
+    assignor
+        .limit
+        .store(usize::MAX, std::sync::atomic::Ordering::SeqCst);
+    let pool = Arc::new(ConnectionPool::new(
+        ConnectionConfig::default(),
+        cluster.bootstrap_servers().split(',').map(str::to_owned),
+    ));
+    let metadata = Arc::new(Metadata::new(pool, false));
+    let mut s = settings("cooperative", None);
+    s.client_rack = Some("rack-1".into());
+    let mut m = GroupMembership::new(metadata, s, vec![assignor.clone()]).expect("settings");
+    assert_eq!(m.rebalance_protocol(), RebalanceProtocol::Cooperative);
+    m.subscribe(vec![TOPIC.to_owned()]);
+    let g1 = within("join", m.join(&[])).await.expect("join");
+    assert_eq!(g1.assignment, all_partitions());
+    assert_eq!(g1.rebalance_protocol, RebalanceProtocol::Cooperative);
+    assert!(!m.needs_rejoin());
+
+    // Forced rejoin while owning everything; the assignor now revokes half.
+    assignor.limit.store(3, std::sync::atomic::Ordering::SeqCst);
+    let g2 = within("rejoin", m.join(&g1.assignment))
+        .await
+        .expect("rejoin");
+    assert_eq!(g2.assignment, all_partitions()[..3].to_vec());
+    assert_eq!(
+        m.rejoin_reason(),
+        Some(RejoinReason::CooperativeRevocation),
+        "revoked partitions call for another round"
+    );
+    let seen = assignor.seen.lock().unwrap().clone();
+    let last = seen.last().expect("the assignor ran").clone();
+    let subscription = last.get(&g2.member_id).expect("own subscription");
+    assert_eq!(subscription.topics, [TOPIC]);
+    assert_eq!(subscription.owned_partitions, all_partitions());
+    assert_eq!(subscription.generation_id, g1.generation_id);
+    assert_eq!(subscription.rack_id.as_deref(), Some("rack-1"));
+
+    let g3 = within("second rejoin", m.join(&g2.assignment))
+        .await
+        .expect("rejoin");
+    assert_eq!(g3.assignment, g2.assignment);
+    assert!(!m.needs_rejoin());
+    cluster.shutdown().await;
+}

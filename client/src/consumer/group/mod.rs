@@ -289,6 +289,9 @@ pub enum RejoinReason {
     CooperativeRevocation,
     /// The assignment held topics this member does not subscribe to.
     UnsubscribedTopicAssigned,
+    /// [`GroupMembership::join`] was called while no rejoin was needed (Java's
+    /// `enforceRebalance`).
+    Requested,
 }
 
 impl fmt::Display for RejoinReason {
@@ -310,6 +313,7 @@ impl fmt::Display for RejoinReason {
             RejoinReason::UnsubscribedTopicAssigned => {
                 f.write_str("the assignment holds topics outside the subscription")
             }
+            RejoinReason::Requested => f.write_str("the application asked for a rebalance"),
         }
     }
 }
@@ -750,10 +754,12 @@ impl GroupMembership {
             ));
         }
         self.stop_heartbeat();
-        let reason = self
-            .rejoin_reason()
-            .unwrap_or(RejoinReason::RebalanceInProgress);
+        let reason = self.rejoin_reason().unwrap_or(RejoinReason::Requested);
         let epoch = self.bump_epoch();
+        // Until this join completes the member needs one, even if this future is dropped.
+        self.inner.status.send_modify(|s| {
+            s.rejoin.get_or_insert_with(|| reason.clone());
+        });
         let mut backoff = Backoff::new(&self.inner.settings);
         tracing::info!(group = %self.inner.settings.group_id, %reason, "joining group");
         loop {
