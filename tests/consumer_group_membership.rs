@@ -634,3 +634,59 @@ async fn cooperative_members_send_owned_partitions_and_rejoin_after_revocation()
     assert!(!m.needs_rejoin());
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_rejoins_when_a_subscribed_topic_grows() {
+    use kafka_protocol::protocol::StrBytes;
+    use kafkit::messages::create_partitions_request::CreatePartitionsTopic;
+    use kafkit::messages::{CreatePartitionsRequest, TopicName};
+
+    let cluster = cluster(1).await;
+    let pool = Arc::new(ConnectionPool::new(
+        ConnectionConfig::default(),
+        cluster.bootstrap_servers().split(',').map(str::to_owned),
+    ));
+    let metadata = Arc::new(Metadata::new(pool.clone(), false));
+    let mut m = GroupMembership::new(
+        metadata.clone(),
+        settings("growing", None),
+        vec![Arc::new(SortedRoundRobin)],
+    )
+    .expect("settings");
+    m.subscribe(vec![TOPIC.to_owned()]);
+    let g = within("join", m.join(&[])).await.expect("join");
+    assert_eq!(g.assignment.len(), PARTITIONS as usize);
+    assert!(!m.needs_rejoin());
+
+    let (_, conn) = pool.any().await.expect("a broker");
+    let response = conn
+        .send(
+            CreatePartitionsRequest::default()
+                .with_topics(vec![
+                    CreatePartitionsTopic::default()
+                        .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
+                        .with_count(PARTITIONS + 2)
+                        .with_assignments(None),
+                ])
+                .with_timeout_ms(10_000),
+        )
+        .await
+        .expect("CreatePartitions");
+    assert!(
+        response.results.iter().all(|r| r.error_code == 0),
+        "{response:?}"
+    );
+    cluster
+        .wait_for_leader(TOPIC, PARTITIONS + 1, WAIT)
+        .await
+        .expect("the new partitions have leaders");
+    metadata.refresh(Some(&[TOPIC])).await.expect("refresh");
+    assert_eq!(
+        m.rejoin_reason(),
+        Some(RejoinReason::PartitionCountChanged(TOPIC.to_owned()))
+    );
+    let g2 = within("rejoin", m.join(&[])).await.expect("rejoin");
+    assert_eq!(g2.assignment.len(), PARTITIONS as usize + 2);
+    assert!(!m.needs_rejoin());
+    cluster.shutdown().await;
+}
