@@ -1,1 +1,0 @@
-//! SKELETON: consumer group (being written).
