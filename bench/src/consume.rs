@@ -65,8 +65,17 @@ async fn kafkit(_s: &ConsumeSettings) -> Result<Consumed, BoxError> {
     Err("kafkit: consumer not implemented yet".into())
 }
 
-/// librdkafka defaults plus a fresh group id (never joined: partitions are assigned directly,
-/// from the beginning, no commits).
+/// The prefetch settings the rdkafka consumers get on top of librdkafka's defaults: without them
+/// librdkafka stops fetching a partition once 100,000 records are queued locally and then backs off
+/// for `fetch.queue.backoff.ms` (1 s), which makes a read-everything run mostly idle waiting.
+pub const RDKAFKA_CONSUMER_TUNING: [(&str, &str); 3] = [
+    ("fetch.queue.backoff.ms", "0"),
+    ("queued.min.messages", "1000000"),
+    ("queued.max.messages.kbytes", "1048576"),
+];
+
+/// librdkafka defaults, [`RDKAFKA_CONSUMER_TUNING`], then `--rdkafka-set`, plus a fresh group id
+/// (never joined: partitions are assigned directly, from the beginning, no commits).
 fn rdkafka_config(s: &ConsumeSettings) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &s.bootstrap)
@@ -77,6 +86,9 @@ fn rdkafka_config(s: &ConsumeSettings) -> ClientConfig {
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false");
+    for (k, v) in RDKAFKA_CONSUMER_TUNING {
+        c.set(k, v);
+    }
     for (k, v) in &s.rdkafka_set {
         c.set(k, v);
     }

@@ -174,8 +174,9 @@ async fn produce_main(args: ProduceArgs) -> Result<(), BoxError> {
     let header = format!(
         "`kafkit-bench produce`: {} records x {} B values (keyless), acks={}, compression={}, \
          linger.ms={}, batch.size={}, topic {} partitions x RF {}, window {} futures; \
-         broker: {}; machine: {}. Idempotence: kafkit on (its default with acks=all), \
-         rdkafka off (librdkafka default), rskafka none (always acks=-1).",
+         broker: {}; machine: {}. Idempotence: kafkit {}, rdkafka off (librdkafka default), \
+         rskafka none (it always sends acks=-1, whatever --acks says). rdkafka local queue: \
+         queue.buffering.max.messages=1000000, queue.buffering.max.kbytes=2097151.",
         report::thousands(common.messages),
         common.size,
         args.acks,
@@ -187,6 +188,11 @@ async fn produce_main(args: ProduceArgs) -> Result<(), BoxError> {
         args.window,
         target.describe(common),
         report::machine(),
+        if args.acks == cli::Acks::All {
+            "on (its default with acks=all)"
+        } else {
+            "off (it needs acks=all)"
+        },
     );
     let header = header + &extra_rdkafka(common);
     eprintln!("{header}");
@@ -290,12 +296,19 @@ async fn consume_main(args: ConsumeArgs) -> Result<(), BoxError> {
     let header = format!(
         "`kafkit-bench consume`: {} records x {} B values, compression={} (written by rdkafka \
          BaseProducer, linger.ms=5, batch.size=16384), topic {} partitions x RF {}, read from the \
-         beginning with assigned partitions (no group); broker: {}; machine: {}.",
+         beginning with assigned partitions (no group); rdkafka consumers: {}; \
+         rskafka: fetch_records(offset, 1..1 MiB, 500 ms) per partition, concurrently; \
+         broker: {}; machine: {}.",
         report::thousands(common.messages),
         common.size,
         common.compression.name(),
         common.partitions,
         common.replication_factor,
+        consume::RDKAFKA_CONSUMER_TUNING
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", "),
         target.describe(common),
         report::machine(),
     );

@@ -167,6 +167,18 @@ async fn kafkit(
         }
     }
     let (wall, cpu) = sw.stop();
+    let m = producer.metrics();
+    eprintln!(
+        "  kafkit metrics: {} records in {} batches ({:.0} records/batch), {} requests, {} bytes, \
+         {} retries, {} failed",
+        m.records_sent,
+        m.batches_sent,
+        m.records_sent as f64 / m.batches_sent.max(1) as f64,
+        m.requests_sent,
+        m.bytes_sent,
+        m.retries,
+        m.records_failed
+    );
     producer.close().await;
     Ok(Produced { wall, cpu, failed })
 }

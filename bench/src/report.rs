@@ -133,14 +133,19 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-/// `nproc` and the CPU model, e.g. `2 x AMD EPYC 7B13`.
+/// `nproc`, the CPU model and the 1-minute load average, e.g.
+/// `2 x AMD EPYC 7B13, load average 0.12 at start`.
 pub fn machine() -> String {
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| cpu_model(&s).map(str::to_string))
         .unwrap_or_else(|| "unknown CPU".to_string());
-    format!("{cpus} x {model}")
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".to_string());
+    format!("{cpus} x {model}, load average {load} at start")
 }
 
 /// The first `model name` of a /proc/cpuinfo text.
