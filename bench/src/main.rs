@@ -240,9 +240,26 @@ async fn produce_one(
     if let (Some(a), Some(b)) = (broker_before, target.broker_cpu()) {
         broker_cpu.push((name.to_string(), b - a));
     }
-    let result = match admin::high_watermarks(&s.bootstrap, topic, partitions).await {
-        Ok(w) => admin::verdict(&w, s.messages, measured.failed),
-        Err(e) => format!("FAILED: cannot read watermarks: {e}"),
+    // With acks=0 "sent" does not mean "appended": give the broker a moment to catch up.
+    let settle = if s.acks == cli::Acks::None {
+        std::time::Duration::from_secs(10)
+    } else {
+        std::time::Duration::ZERO
+    };
+    let deadline = std::time::Instant::now() + settle;
+    let result = loop {
+        match admin::high_watermarks(&s.bootstrap, topic, partitions).await {
+            Ok(w) => {
+                let total: i64 = w.iter().sum();
+                if u64::try_from(total).is_ok_and(|t| t >= s.messages)
+                    || std::time::Instant::now() >= deadline
+                {
+                    break admin::verdict(&w, s.messages, measured.failed);
+                }
+            }
+            Err(e) => break format!("FAILED: cannot read watermarks: {e}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
     Row {
         client: name.to_string(),
