@@ -998,6 +998,10 @@ impl GroupMembership {
             }));
         }
         let assignment = decode_assignment(&response.assignment).map_err(|e| Err(e.into()))?;
+        // Every member tells its assignor (the sticky ones remember it for the next round).
+        if let Some(assignor) = self.assignors.iter().find(|a| a.name() == protocol_name) {
+            assignor.on_assignment(&assignment, generation_id);
+        }
         let mut partitions = assignment.partitions;
         partitions.sort();
         partitions.dedup();
