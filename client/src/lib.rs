@@ -18,6 +18,7 @@
 pub mod cluster;
 pub mod config;
 pub mod consumer;
+pub(crate) mod hash;
 pub mod net;
 pub mod producer;
 pub mod protocol;

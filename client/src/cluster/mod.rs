@@ -10,6 +10,7 @@
 mod snapshot;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use kafka_protocol::messages::MetadataRequest;
@@ -64,6 +65,8 @@ impl ClusterError {
 pub struct Metadata {
     pool: Arc<ConnectionPool>,
     current: watch::Sender<Arc<MetadataSnapshot>>,
+    /// The current snapshot's version, readable without touching the snapshot.
+    version: AtomicU64,
     /// Serialises refreshes so that concurrent callers share one request.
     refreshing: tokio::sync::Mutex<()>,
     allow_auto_topic_creation: bool,
@@ -77,6 +80,7 @@ impl Metadata {
         Metadata {
             pool,
             current: watch::channel(Arc::new(MetadataSnapshot::default())).0,
+            version: AtomicU64::new(MetadataSnapshot::default().version),
             refreshing: tokio::sync::Mutex::new(()),
             allow_auto_topic_creation,
         }
@@ -90,6 +94,12 @@ impl Metadata {
     /// The current snapshot.
     pub fn snapshot(&self) -> Arc<MetadataSnapshot> {
         self.current.borrow().clone()
+    }
+
+    /// The current snapshot's version: one atomic load, for hot paths that cache what they
+    /// derived from a snapshot and only need to know whether it changed.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
     }
 
     /// Subscribe to snapshot changes.
@@ -137,6 +147,7 @@ impl Metadata {
         self.pool
             .update_brokers(next.brokers.values().map(|b| (b.id, b.address())));
         self.current.send_replace(next.clone());
+        self.version.store(next.version, Ordering::Release);
         tracing::debug!(
             version = next.version,
             brokers = next.brokers.len(),

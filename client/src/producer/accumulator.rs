@@ -71,6 +71,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::hash::FastMap;
 use crate::producer::config::ProducerConfig;
 use crate::producer::partitioner::PartitionLoad;
 use crate::record::{
@@ -385,6 +386,12 @@ impl<C> ProducerBatch<C> {
         Ok(())
     }
 
+    /// Takes the completion values out (in record order), e.g. to run them before the batch is
+    /// [deallocated](RecordAccumulator::deallocate), which then returns none.
+    pub fn take_completions(&mut self) -> Vec<C> {
+        std::mem::take(&mut self.completions)
+    }
+
     /// Seals an open batch (compression, header, CRC); a no-op once closed.
     fn close(&mut self) {
         if let BatchState::Open(_) = self.state {
@@ -607,7 +614,7 @@ pub type Unsplittable<C> = (ProducerBatch<C>, Option<RecordError>);
 #[derive(Debug)]
 pub struct RecordAccumulator<C> {
     config: AccumulatorConfig,
-    queues: HashMap<TopicPartition, VecDeque<ProducerBatch<C>>>,
+    queues: FastMap<TopicPartition, VecDeque<ProducerBatch<C>>>,
     drain_index: HashMap<i32, usize>,
     used: usize,
     /// Bytes the last failed append needed; set while someone waits for memory.
@@ -633,7 +640,7 @@ impl<C> RecordAccumulator<C> {
     pub fn with_jitter_seed(config: AccumulatorConfig, seed: u64) -> Self {
         RecordAccumulator {
             config,
-            queues: HashMap::new(),
+            queues: FastMap::default(),
             drain_index: HashMap::new(),
             used: 0,
             memory_waiter: None,

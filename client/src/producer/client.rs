@@ -73,6 +73,7 @@ use tokio::sync::{Notify, oneshot};
 
 use crate::cluster::{ClusterError, Metadata, MetadataSnapshot};
 use crate::config::ConfigError;
+use crate::hash::{FastMap, FastSet};
 use crate::net::{ConnectionPool, NetError};
 use crate::producer::accumulator::{
     AccumulatorConfig, AppendError, BatchProducerState, ProducerBatch, RecordAccumulator,
@@ -293,12 +294,10 @@ struct State {
     partitioner: DefaultPartitioner,
     /// `Some` when idempotence is on.
     idem: Option<IdempotenceState<TopicPartition>>,
-    /// Topics the producer has sent to (interned, for building `TopicPartition`s).
-    topics: HashMap<String, Arc<str>>,
-    /// Partition availability per topic, with the metadata version it was built from.
-    partitions: HashMap<String, (u64, Arc<TopicPartitions>)>,
+    /// Topics the producer has sent to: interned names and partition lists.
+    topics: FastMap<Box<str>, TopicEntry>,
     /// Partitions with a batch on the wire (at most one each).
-    in_flight: HashSet<TopicPartition>,
+    in_flight: FastSet<TopicPartition>,
     /// Produce requests awaiting a response, per broker.
     requests: HashMap<i32, usize>,
 }
@@ -430,9 +429,8 @@ impl Producer {
             acc: RecordAccumulator::new(AccumulatorConfig::from_producer_config(&config)),
             partitioner,
             idem: idempotent.then(IdempotenceState::new),
-            topics: HashMap::new(),
-            partitions: HashMap::new(),
-            in_flight: HashSet::new(),
+            topics: FastMap::default(),
+            in_flight: FastSet::default(),
             requests: HashMap::new(),
         };
         let inner = Arc::new(Inner {
@@ -683,27 +681,33 @@ impl Producer {
 
     async fn topic_partitions(&self, topic: &str) -> Result<Arc<TopicPartitions>, ProducerError> {
         let inner = self.inner();
-        let snapshot = inner.metadata.snapshot();
-        if let Some(p) = cached_partitions(&mut inner.lock(), &snapshot, topic) {
-            return Ok(p);
+        if let Some(p) = topic_entry(&mut inner.lock().topics, &inner.metadata, topic) {
+            return Ok(p.partitions.clone());
         }
+        self.wait_for_topic(topic).await?;
+        topic_entry(&mut inner.lock().topics, &inner.metadata, topic)
+            .map(|e| e.partitions.clone())
+            .ok_or_else(|| ProducerError::Metadata {
+                topic: topic.to_string(),
+                source: ClusterError::Timeout(inner.config.max_block()),
+            })
+    }
+
+    async fn wait_for_topic(&self, topic: &str) -> Result<(), ProducerError> {
+        let inner = self.inner();
         inner
             .metadata
             .wait_for_topic(topic, inner.config.max_block())
             .await
+            .map(|_| ())
             .map_err(|source| ProducerError::Metadata {
                 topic: topic.to_string(),
                 source,
-            })?;
-        let snapshot = inner.metadata.snapshot();
-        cached_partitions(&mut inner.lock(), &snapshot, topic).ok_or_else(|| {
-            ProducerError::Metadata {
-                topic: topic.to_string(),
-                source: ClusterError::Timeout(inner.config.max_block()),
-            }
-        })
+            })
     }
 
+    /// The hot path: one lock, one clock read (two without a record timestamp), no allocation
+    /// for a record that joins an open batch.
     async fn append<K, V>(
         &self,
         record: &ProducerRecord<K, V>,
@@ -714,7 +718,7 @@ impl Producer {
         V: AsRef<[u8]>,
     {
         let inner = self.inner();
-        if inner.closed.load(Ordering::SeqCst) {
+        if inner.closed.load(Ordering::Relaxed) {
             return Err(ProducerError::Closed);
         }
         record.validate()?;
@@ -722,55 +726,70 @@ impl Producer {
         let key = record.key.as_ref().map(AsRef::as_ref);
         let value = record.value.as_ref().map(AsRef::as_ref);
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
-        let partitions = self.topic_partitions(topic).await?;
-        let started = Instant::now();
-        let deadline = started + inner.config.max_block();
-        let mut completion = Completion { timestamp, kind };
+        let mut completion = Some(Completion { timestamp, kind });
         let mut chosen: Option<i32> = None;
+        let mut waited_for_metadata = false;
+        // Set up only once `buffer.memory` ran out: (deadline, armed wake-up).
+        let mut blocked: Option<(
+            Instant,
+            Instant,
+            Pin<Box<tokio::sync::futures::Notified<'_>>>,
+        )> = None;
         loop {
-            let space = inner.progress.notified();
-            tokio::pin!(space);
-            space.as_mut().enable();
+            let now = Instant::now();
             let result = {
                 let mut guard = inner.lock();
                 if let Some(code) = guard.idem.as_ref().and_then(|i| i.fatal_error()) {
                     return Err(ProducerError::Fatal(code));
                 }
                 let state = &mut *guard;
-                let partition = match chosen {
-                    Some(p) => p,
-                    None => assign_partition(
-                        &mut state.partitioner,
-                        topic,
-                        record.partition,
-                        key,
-                        value,
-                        &partitions,
-                    )?,
-                };
-                chosen = Some(partition);
-                let topic_arc = intern(&mut state.topics, topic);
-                let tp = TopicPartition::new(topic_arc, partition);
-                let result = with_batch_headers(&record.headers, |headers| {
-                    state.acc.append(
-                        &tp,
-                        timestamp,
-                        key,
-                        value,
-                        headers,
-                        completion,
-                        Instant::now(),
-                    )
-                });
-                if let Ok(outcome) = &result {
-                    state.partitioner.on_append(
-                        topic,
-                        partition,
-                        outcome.appended_bytes,
-                        outcome.batches_full,
-                    );
+                match topic_entry(&mut state.topics, &inner.metadata, topic) {
+                    None => None,
+                    Some(entry) => {
+                        let partition = match chosen {
+                            Some(p) => p,
+                            None => assign_partition(
+                                &mut state.partitioner,
+                                topic,
+                                record.partition,
+                                key,
+                                value,
+                                &entry.partitions,
+                            )?,
+                        };
+                        chosen = Some(partition);
+                        let tp = TopicPartition::new(entry.name.clone(), partition);
+                        // Always there: every failed append hands it back.
+                        let Some(c) = completion.take() else {
+                            return Err(ProducerError::Closed);
+                        };
+                        let result = with_batch_headers(&record.headers, |headers| {
+                            state
+                                .acc
+                                .append(&tp, timestamp, key, value, headers, c, now)
+                        });
+                        if let Ok(outcome) = &result {
+                            state.partitioner.on_append(
+                                topic,
+                                partition,
+                                outcome.appended_bytes,
+                                outcome.batches_full,
+                            );
+                        }
+                        Some(result)
+                    }
                 }
-                result
+            };
+            let Some(result) = result else {
+                if waited_for_metadata {
+                    return Err(ProducerError::Metadata {
+                        topic: topic.to_string(),
+                        source: ClusterError::Timeout(inner.config.max_block()),
+                    });
+                }
+                self.wait_for_topic(topic).await?;
+                waited_for_metadata = true;
+                continue;
             };
             match result {
                 Ok(outcome) => {
@@ -783,19 +802,33 @@ impl Producer {
                     needed,
                     completion: c,
                 }) => {
-                    completion = c;
+                    completion = Some(c);
                     // The accumulator now counts as exhausted: everything is sendable.
                     inner.wake.notify_one();
-                    let now = Instant::now();
-                    if now >= deadline
-                        || tokio::time::timeout_at(deadline.into(), space)
-                            .await
-                            .is_err()
-                    {
-                        return Err(ProducerError::BufferExhausted {
-                            needed,
-                            waited: started.elapsed(),
-                        });
+                    match blocked.as_mut() {
+                        None => {
+                            // Arm the wake-up, then try once more: space freed between the
+                            // failed append and now would otherwise be missed.
+                            let mut space = Box::pin(inner.progress.notified());
+                            space.as_mut().enable();
+                            blocked = Some((now, now + inner.config.max_block(), space));
+                        }
+                        Some((started, deadline, space)) => {
+                            let (started, deadline) = (*started, *deadline);
+                            if now >= deadline
+                                || tokio::time::timeout_at(deadline.into(), space.as_mut())
+                                    .await
+                                    .is_err()
+                            {
+                                return Err(ProducerError::BufferExhausted {
+                                    needed,
+                                    waited: started.elapsed(),
+                                });
+                            }
+                            let mut next = Box::pin(inner.progress.notified());
+                            next.as_mut().enable();
+                            blocked = Some((started, deadline, next));
+                        }
                     }
                 }
                 Err(AppendError::RecordTooLarge { size, max, .. }) => {
@@ -827,43 +860,47 @@ pub enum SendError {
     Delivery(#[from] ProduceError),
 }
 
-fn intern(topics: &mut HashMap<String, Arc<str>>, topic: &str) -> Arc<str> {
-    match topics.get(topic) {
-        Some(t) => t.clone(),
-        None => {
-            let t: Arc<str> = Arc::from(topic);
-            topics.insert(topic.to_string(), t.clone());
-            t
-        }
-    }
+/// A topic the producer sends to: its interned name and partition list, as of a metadata
+/// version.
+struct TopicEntry {
+    name: Arc<str>,
+    version: u64,
+    partitions: Arc<TopicPartitions>,
 }
 
-fn cached_partitions(
-    state: &mut State,
-    snapshot: &MetadataSnapshot,
+/// `topic`'s entry, rebuilt from the current metadata snapshot when the metadata changed since
+/// (one atomic load when it did not); `None` when the metadata has no partitions for it.
+fn topic_entry<'s>(
+    topics: &'s mut FastMap<Box<str>, TopicEntry>,
+    metadata: &Metadata,
     topic: &str,
-) -> Option<Arc<TopicPartitions>> {
-    if let Some((version, p)) = state.partitions.get(topic)
-        && *version == snapshot.version
-    {
-        return Some(p.clone());
+) -> Option<&'s TopicEntry> {
+    let version = metadata.version();
+    let fresh = topics.get(topic).is_some_and(|e| e.version == version);
+    if !fresh {
+        let snapshot = metadata.snapshot();
+        let info = snapshot.topic(topic)?;
+        let count = info
+            .partitions
+            .iter()
+            .map(|p| p.partition)
+            .max()
+            .map_or(0, |m| m + 1);
+        let partitions = Arc::new(TopicPartitions::new(count, info.available_partitions()).ok()?);
+        let name = match topics.get(topic) {
+            Some(e) => e.name.clone(),
+            None => Arc::from(topic),
+        };
+        topics.insert(
+            topic.into(),
+            TopicEntry {
+                name,
+                version: snapshot.version,
+                partitions,
+            },
+        );
     }
-    let info = snapshot.topic(topic)?;
-    if info.partitions.is_empty() {
-        return None;
-    }
-    let count = info
-        .partitions
-        .iter()
-        .map(|p| p.partition)
-        .max()
-        .map_or(0, |m| m + 1);
-    let p = Arc::new(TopicPartitions::new(count, info.available_partitions()).ok()?);
-    state
-        .partitions
-        .insert(topic.to_string(), (snapshot.version, p.clone()));
-    intern(&mut state.topics, topic);
-    Some(p)
+    topics.get(topic)
 }
 
 async fn wait_until_empty(inner: &Inner) {
@@ -887,6 +924,13 @@ struct Finished {
     lost: Vec<LostRecords>,
     /// Fire-and-forget records delivered (counted, nothing to run).
     delivered_forget: u64,
+    /// Finished batches (completions taken out), deallocated only after their completions ran,
+    /// so `flush`/`close` return after every callback and counter.
+    batches: Vec<ProducerBatch<Completion>>,
+    /// Partitions whose request is answered, released from `in_flight` only after the
+    /// completions ran, so a partition's next batch cannot complete (and run its callbacks)
+    /// before this one's: callbacks of one partition run in send order.
+    release: Vec<TopicPartition>,
 }
 
 impl Finished {
@@ -895,7 +939,11 @@ impl Finished {
     }
 
     fn is_empty(&self) -> bool {
-        self.done.is_empty() && self.lost.is_empty() && self.delivered_forget == 0
+        self.done.is_empty()
+            && self.lost.is_empty()
+            && self.delivered_forget == 0
+            && self.batches.is_empty()
+            && self.release.is_empty()
     }
 }
 
@@ -933,14 +981,16 @@ impl std::fmt::Display for LostRecords {
 pub type ErrorHook = Arc<dyn Fn(&LostRecords) + Send + Sync + 'static>;
 
 fn complete_batch(
-    acc: &mut RecordAccumulator<Completion>,
-    batch: ProducerBatch<Completion>,
+    _acc: &mut RecordAccumulator<Completion>,
+    mut batch: ProducerBatch<Completion>,
     base_offset: i64,
     log_append_time: i64,
     out: &mut Finished,
 ) {
     let tp = batch.topic_partition().clone();
-    for (i, c) in acc.deallocate(batch).into_iter().enumerate() {
+    let completions = batch.take_completions();
+    out.batches.push(batch);
+    for (i, c) in completions.into_iter().enumerate() {
         if matches!(c.kind, CompletionKind::Forget) {
             out.delivered_forget += 1;
             continue;
@@ -959,15 +1009,17 @@ fn complete_batch(
 }
 
 fn fail_batch(
-    acc: &mut RecordAccumulator<Completion>,
-    batch: ProducerBatch<Completion>,
+    _acc: &mut RecordAccumulator<Completion>,
+    mut batch: ProducerBatch<Completion>,
     error: ProduceError,
     out: &mut Finished,
 ) {
     tracing::warn!(partition = %batch.topic_partition(), records = batch.record_count(), %error, "batch failed");
     let tp = batch.topic_partition().clone();
     let mut lost = 0;
-    for c in acc.deallocate(batch) {
+    let completions = batch.take_completions();
+    out.batches.push(batch);
+    for c in completions {
         if matches!(c.kind, CompletionKind::Forget) {
             lost += 1;
         } else {
@@ -1014,6 +1066,15 @@ fn finish(inner: &Inner, finished: Finished) {
             }
         }
     }
+    if !finished.batches.is_empty() || !finished.release.is_empty() {
+        let mut state = inner.lock();
+        for batch in finished.batches {
+            state.acc.deallocate(batch);
+        }
+        for tp in &finished.release {
+            state.in_flight.remove(tp);
+        }
+    }
     inner.progress.notify_waiters();
     inner.wake.notify_one();
 }
@@ -1024,7 +1085,7 @@ fn request_refresh(inner: &Arc<Inner>) {
     }
     let inner = inner.clone();
     tokio::spawn(async move {
-        let topics: Vec<String> = inner.lock().topics.keys().cloned().collect();
+        let topics: Vec<String> = inner.lock().topics.keys().map(|t| t.to_string()).collect();
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         match inner.metadata.refresh(Some(&names)).await {
             Ok(_) => *inner.last_refresh.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now(),
@@ -1175,7 +1236,8 @@ async fn run_sender(inner: Arc<Inner>) {
                     continue;
                 }
                 let mut parts = Vec::new();
-                for (name, topic) in &state.topics {
+                for (name, entry) in &state.topics {
+                    let topic = &entry.name;
                     let Some(info) = snapshot.topic(name) else {
                         continue;
                     };
@@ -1392,7 +1454,7 @@ async fn send_produce(
                     let state = &mut *guard;
                     for batch in batches {
                         let tp = batch.topic_partition().clone();
-                        state.in_flight.remove(&tp);
+                        finished.release.push(tp.clone());
                         if let (Some(idem), Some(ps)) =
                             (state.idem.as_mut(), batch.producer_state())
                         {
@@ -1429,7 +1491,7 @@ async fn send_produce(
         let now = Instant::now();
         for (batch, outcome) in batches.into_iter().zip(outcomes) {
             let tp = batch.topic_partition().clone();
-            state.in_flight.remove(&tp);
+            finished.release.push(tp.clone());
             let stamp = batch.producer_state().map(stamp_of);
             let ctx = RetryContext {
                 record_count: batch.record_count(),

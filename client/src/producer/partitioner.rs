@@ -37,6 +37,8 @@
 //! ```
 
 use std::collections::HashMap;
+
+use crate::hash::FastMap;
 use std::hash::{BuildHasher, RandomState};
 
 /// The seed of Kafka's murmur2 (`Utils.murmur2`).
@@ -507,7 +509,7 @@ pub struct DefaultPartitioner {
     ignore_keys: bool,
     adaptive: bool,
     rng: SplitMix64,
-    topics: HashMap<String, StickyTopic>,
+    topics: FastMap<Box<str>, StickyTopic>,
 }
 
 impl Default for DefaultPartitioner {
@@ -532,7 +534,7 @@ impl DefaultPartitioner {
             ignore_keys: false,
             adaptive: true,
             rng: SplitMix64::from_entropy(),
-            topics: HashMap::new(),
+            topics: FastMap::default(),
         }
     }
 
@@ -631,7 +633,7 @@ impl Partitioner for DefaultPartitioner {
         if let Some(state) = self.topics.get_mut(topic) {
             return Self::sticky(&mut self.rng, state, partitions);
         }
-        let state = self.topics.entry(topic.to_owned()).or_default();
+        let state = self.topics.entry(topic.into()).or_default();
         Self::sticky(&mut self.rng, state, partitions)
     }
 
@@ -673,7 +675,7 @@ impl Partitioner for DefaultPartitioner {
             None => {
                 let mut state = StickyTopic::default();
                 state.load.update(num_partitions, loads);
-                self.topics.insert(topic.to_owned(), state);
+                self.topics.insert(topic.into(), state);
             }
         }
     }
