@@ -78,7 +78,15 @@ struct Content {
 struct ReadBack {
     partition: i32,
     offset: i64,
+    /// The record's timestamp (create time on these topics).
+    timestamp: i64,
     content: Content,
+}
+
+/// The explicit create time [`varied_contents`] gives every third record (`None`: the
+/// producer stamps the send time).
+fn explicit_timestamp(id: usize) -> Option<i64> {
+    (id % 3 == 0).then(|| 1_600_000_000_000 + id as i64 * 1_001)
 }
 
 impl Content {
@@ -170,11 +178,13 @@ fn varied_contents(count: usize, seed: u64) -> Vec<Content> {
 }
 
 /// Sends every content with [`Producer::send`] (all in flight at once) and returns each one's
-/// metadata, in send order.
+/// metadata, in send order. Every third record carries an [`explicit_timestamp`].
 async fn send_all(producer: &Producer, topic: &str, contents: &[Content]) -> Vec<RecordMetadata> {
     let mut futures = Vec::with_capacity(contents.len());
-    for c in contents {
-        futures.push(producer.send(c.to_record(topic)).await.unwrap());
+    for (id, c) in contents.iter().enumerate() {
+        let mut record = c.to_record(topic);
+        record.timestamp = explicit_timestamp(id);
+        futures.push(producer.send(record).await.unwrap());
     }
     let mut metas = Vec::with_capacity(futures.len());
     for (id, f) in futures.into_iter().enumerate() {
@@ -182,13 +192,25 @@ async fn send_all(producer: &Producer, topic: &str, contents: &[Content]) -> Vec
             .await
             .unwrap_or_else(|e| panic!("record {id} not delivered: {e}"));
         assert_eq!(&*meta.topic, topic);
+        if let Some(ts) = explicit_timestamp(id) {
+            assert_eq!(
+                meta.timestamp, ts,
+                "record {id}: the create time it was given"
+            );
+        } else {
+            assert!(
+                meta.timestamp > 1_700_000_000_000,
+                "record {id}: stamped at send"
+            );
+        }
         metas.push(meta);
     }
     metas
 }
 
 /// Asserts that `got` holds exactly the sent records, each at the partition and offset its
-/// metadata reported and identical in key, value and headers, and nothing else.
+/// metadata reported, with the timestamp it reported, identical in key, value and headers,
+/// and nothing else.
 fn assert_read_back(label: &str, sent: &[Content], metas: &[RecordMetadata], got: &[ReadBack]) {
     let mut by_position: HashMap<(i32, i64), usize> = HashMap::new();
     for (id, meta) in metas.iter().enumerate() {
@@ -219,6 +241,11 @@ fn assert_read_back(label: &str, sent: &[Content], metas: &[RecordMetadata], got
         );
         let want = &sent[id];
         assert_eq!(
+            r.timestamp, metas[id].timestamp,
+            "{label}: timestamp of record {id} at {}:{}",
+            r.partition, r.offset
+        );
+        assert_eq!(
             r.content.key, want.key,
             "{label}: key of record {id} at {}:{}",
             r.partition, r.offset
@@ -248,12 +275,12 @@ fn assert_read_back(label: &str, sent: &[Content], metas: &[RecordMetadata], got
 // ---------------------------------------------------------------------------------------------
 
 /// `kcat -C` over every partition of `topic` from the beginning to the end, with a format
-/// whose key and value lengths make binary data unambiguous: `%p %o %K %S:%k%s|%h\n`.
+/// whose key and value lengths make binary data unambiguous: `%p %o %T %K %S:%k%s|%h\n`.
 fn kcat_read(bootstrap: &str, topic: &str) -> Vec<ReadBack> {
     let mut cmd = Command::new("kcat");
     cmd.args(["-C", "-b", bootstrap, "-t", topic])
         .args(["-o", "beginning", "-e", "-q", "-X", "fetch.wait.max.ms=100"])
-        .args(["-f", "%p %o %K %S:%k%s|%h\n"]);
+        .args(["-f", "%p %o %T %K %S:%k%s|%h\n"]);
     let out = common::run_ok(&format!("kcat consume {topic}"), cmd, None, PEER_LIMIT);
     parse_kcat(&out.stdout)
 }
@@ -274,7 +301,7 @@ fn parse_kcat(mut out: &[u8]) -> Vec<ReadBack> {
                     .unwrap_or_else(|_| panic!("bad kcat header {header:?}"))
             })
             .collect();
-        let [partition, offset, key_len, value_len] = fields[..] else {
+        let [partition, offset, timestamp, key_len, value_len] = fields[..] else {
             panic!("bad kcat header {header:?}");
         };
         out = &out[colon + 1..];
@@ -302,6 +329,7 @@ fn parse_kcat(mut out: &[u8]) -> Vec<ReadBack> {
         records.push(ReadBack {
             partition: partition as i32,
             offset,
+            timestamp,
             content: Content {
                 key,
                 value,
@@ -386,7 +414,16 @@ fn parse_python(stdout: &[u8]) -> PythonRead {
                 read.end_offsets
                     .insert(partition.parse().unwrap(), offset.parse().unwrap());
             }
-            ["record", partition, offset, placement, key, value, headers] => {
+            [
+                "record",
+                partition,
+                offset,
+                timestamp,
+                placement,
+                key,
+                value,
+                headers,
+            ] => {
                 let headers = if headers == "-" {
                     Vec::new()
                 } else {
@@ -402,6 +439,7 @@ fn parse_python(stdout: &[u8]) -> PythonRead {
                 let record = ReadBack {
                     partition: partition.parse().unwrap(),
                     offset: offset.parse().unwrap(),
+                    timestamp: timestamp.parse().unwrap(),
                     content: Content {
                         key: common::unhex(key),
                         value: common::unhex(value),
@@ -646,8 +684,18 @@ enum Fault {
     Disconnect,
     /// The leader of partition 0 is stopped (in the background, while records flow).
     StopLeader,
-    /// The broker stopped by `StopLeader` is started again.
+    /// The leader of partition 1 crashes (losing its unflushed log tail; in the background).
+    CrashLeader,
+    /// The broker stopped by `StopLeader` or `CrashLeader` is started again.
     RestartLeader,
+    /// The leadership of partition 2 moves to another in-sync replica (the old leader answers
+    /// NOT_LEADER_OR_FOLLOWER for real).
+    MoveLeader,
+    /// The leader of partition 3 is cut off from the controller and its peers but not from
+    /// clients: a stale leader that appends `acks=all` batches it can never commit, answers
+    /// them REQUEST_TIMED_OUT, and truncates them once healed. Healed (in the background) once
+    /// the producer has retried at least once since.
+    IsolateLeader,
     /// Every Produce request is written but answered only after 4 s, longer than the
     /// producer's request timeout and delivery timeout, until `Heal`.
     SlowResponses,
@@ -663,7 +711,13 @@ impl Fault {
             Fault::TimedOutAfterWrite => 2,
             Fault::NotLeader => 4,
             Fault::Disconnect => 2,
-            Fault::StopLeader | Fault::RestartLeader | Fault::SlowResponses | Fault::Heal => 0,
+            Fault::StopLeader
+            | Fault::CrashLeader
+            | Fault::RestartLeader
+            | Fault::MoveLeader
+            | Fault::IsolateLeader
+            | Fault::SlowResponses
+            | Fault::Heal => 0,
         }
     }
 }
@@ -732,6 +786,8 @@ async fn idempotent_stream_under(
     let mut stopping: Option<(i32, tokio::task::JoinHandle<()>)> = None;
     let mut starting: Option<tokio::task::JoinHandle<()>> = None;
     let mut stopped_leader = None;
+    let mut isolating: Option<tokio::task::JoinHandle<()>> = None;
+    let mut moved = 0;
     for id in 0..STREAM_RECORDS {
         for (_, fault) in faults.iter().filter(|(at, _)| *at == id) {
             match fault {
@@ -754,13 +810,52 @@ async fn idempotent_stream_under(
                     cluster.delay_responses(ApiKey::Produce, Duration::from_secs(4))
                 }
                 Fault::Heal => cluster.clear_faults(),
-                Fault::StopLeader => {
-                    let leader = cluster.wait_for_leader(topic, 0, WAIT).await.unwrap();
+                Fault::StopLeader | Fault::CrashLeader => {
+                    let crash = *fault == Fault::CrashLeader;
+                    let leader = cluster
+                        .wait_for_leader(topic, i32::from(crash), WAIT)
+                        .await
+                        .unwrap();
                     let c = cluster.clone();
                     stopping = Some((
                         leader,
-                        tokio::spawn(async move { c.stop_broker(leader).await.unwrap() }),
+                        tokio::spawn(async move {
+                            if crash {
+                                c.crash_broker(leader).await.unwrap()
+                            } else {
+                                c.stop_broker(leader).await.unwrap()
+                            }
+                        }),
                     ));
+                }
+                Fault::MoveLeader => {
+                    let leader = cluster.wait_for_leader(topic, 2, WAIT).await.unwrap();
+                    let partition = cluster.metadata().partition(topic, 2).cloned().unwrap();
+                    let to = partition
+                        .isr
+                        .iter()
+                        .copied()
+                        .find(|b| *b != leader)
+                        .expect("another in-sync replica");
+                    cluster.move_leader(topic, 2, to).await.unwrap();
+                    moved += 1;
+                }
+                Fault::IsolateLeader => {
+                    let leader = cluster.wait_for_leader(topic, 3, WAIT).await.unwrap();
+                    let retries = producer.metrics().retries;
+                    cluster.isolate(leader).await.unwrap();
+                    let (c, p) = (cluster.clone(), producer.clone());
+                    isolating = Some(tokio::spawn(async move {
+                        // Hold the isolation until the producer has noticed (a condition with
+                        // a deadline, polled: the producer offers no retry notification).
+                        let deadline = tokio::time::Instant::now() + WAIT;
+                        while p.metrics().retries == retries
+                            && tokio::time::Instant::now() < deadline
+                        {
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                        c.heal().await.unwrap();
+                    }));
                 }
                 Fault::RestartLeader => {
                     let (leader, stop) = stopping.take().expect("StopLeader first");
@@ -803,6 +898,9 @@ async fn idempotent_stream_under(
     }
     if let Some(start) = starting {
         start.await.unwrap();
+    }
+    if let Some(isolation) = isolating {
+        isolation.await.unwrap();
     }
     let metrics = producer.metrics();
     producer.close().await;
@@ -908,7 +1006,7 @@ async fn idempotent_stream_under(
         faulted >= injected,
         "{topic}: only {faulted} of {injected} injected faults hit a Produce request"
     );
-    if injected > 0 || stopped_leader.is_some() {
+    if injected > 0 || stopped_leader.is_some() || moved > 0 {
         assert!(metrics.retries >= 1, "{topic}: the faults caused no retry");
     }
     if let Ok(cluster) = Arc::try_unwrap(cluster) {
@@ -989,6 +1087,37 @@ async fn idempotent_stream_survives_a_leader_stopped_and_restarted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_stream_survives_a_leader_crash_and_restart() {
+    idempotent_stream_under(
+        "leader-crash",
+        &[(5_000, Fault::CrashLeader), (12_000, Fault::RestartLeader)],
+        None,
+        0,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_stream_survives_leader_moves() {
+    idempotent_stream_under(
+        "leader-moves",
+        &[
+            (3_000, Fault::MoveLeader),
+            (8_000, Fault::MoveLeader),
+            (13_000, Fault::MoveLeader),
+        ],
+        None,
+        0,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_stream_survives_an_isolated_stale_leader() {
+    idempotent_stream_under("stale-leader", &[(5_000, Fault::IsolateLeader)], None, 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotent_stream_survives_every_fault_at_once() {
     idempotent_stream_under(
         "all-faults",
@@ -999,6 +1128,7 @@ async fn idempotent_stream_survives_every_fault_at_once() {
             (5_000, Fault::Disconnect),
             (7_000, Fault::TimedOutAfterWrite),
             (9_000, Fault::NotLeader),
+            (9_500, Fault::MoveLeader),
             (10_000, Fault::RestartLeader),
             (10_000, Fault::Disconnect),
             (13_000, Fault::TimedOutAnswer),

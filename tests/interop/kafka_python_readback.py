@@ -6,9 +6,9 @@
       (no consumer group) up to the end offsets seen at start. Prints, per partition,
       `end PARTITION OFFSET`, then per record
 
-        record PARTITION OFFSET PLACEMENT KEYHEX VALUEHEX HEADERS
+        record PARTITION OFFSET TIMESTAMP PLACEMENT KEYHEX VALUEHEX HEADERS
 
-      where PLACEMENT is the partition kafka-python's own DefaultPartitioner (its pure-Python
+      where TIMESTAMP is the record's timestamp in ms, PLACEMENT is the partition kafka-python's own DefaultPartitioner (its pure-Python
       murmur2) picks for the record's key among the topic's partitions ('-' for a null key),
       KEYHEX/VALUEHEX are hex ('-' for null) and HEADERS is '-' for none or a comma-separated
       list of `NAMEHEX:VALUEHEX` ('-' for a null header value), in record order.
@@ -94,7 +94,7 @@ def consume(args):
                 else:
                     placement = str(partitioner.partition(args.topic, r.key, r.key, r.value, r.value, cluster))
                 out.append(
-                    f"record {tp.partition} {r.offset} {placement} {hexof(r.key)} {hexof(r.value)} {headers_of(r)}"
+                    f"record {tp.partition} {r.offset} {r.timestamp} {placement} {hexof(r.key)} {hexof(r.value)} {headers_of(r)}"
                 )
     consumer.close()
     sys.stdout.write("\n".join(out) + "\n")
