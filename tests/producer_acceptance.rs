@@ -86,7 +86,8 @@ struct ReadBack {
 /// The explicit create time [`varied_contents`] gives every third record (`None`: the
 /// producer stamps the send time).
 fn explicit_timestamp(id: usize) -> Option<i64> {
-    (id % 3 == 0).then(|| 1_600_000_000_000 + id as i64 * 1_001)
+    id.is_multiple_of(3)
+        .then(|| 1_600_000_000_000 + id as i64 * 1_001)
 }
 
 impl Content {
