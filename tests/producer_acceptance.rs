@@ -697,6 +697,14 @@ enum Fault {
     /// them REQUEST_TIMED_OUT, and truncates them once healed. Healed (in the background) once
     /// the producer has retried at least once since.
     IsolateLeader,
+    /// A broker other than partition 0's leader is stopped,
+    /// and started again (in the background) once the producer has retried twice since: with
+    /// `min.insync.replicas=3` every `acks=all` write meanwhile gets NOT_ENOUGH_REPLICAS.
+    StopFollowerUntilRetried,
+    /// The next Produce request is answered OUT_OF_ORDER_SEQUENCE_NUMBER (nothing written).
+    OutOfOrderSequence,
+    /// The next Produce request is answered UNKNOWN_PRODUCER_ID (nothing written).
+    UnknownProducerId,
     /// Every Produce request is written but answered only after 4 s, longer than the
     /// producer's request timeout and delivery timeout, until `Heal`.
     SlowResponses,
@@ -712,15 +720,57 @@ impl Fault {
             Fault::TimedOutAfterWrite => 2,
             Fault::NotLeader => 4,
             Fault::Disconnect => 2,
+            Fault::OutOfOrderSequence | Fault::UnknownProducerId => 1,
             Fault::StopLeader
             | Fault::CrashLeader
             | Fault::RestartLeader
             | Fault::MoveLeader
             | Fault::IsolateLeader
+            | Fault::StopFollowerUntilRetried
             | Fault::SlowResponses
             | Fault::Heal => 0,
         }
     }
+}
+
+/// How a stream is set up and which failures it may see.
+#[derive(Default)]
+struct Setup {
+    /// `delivery.timeout.ms`, when not the default.
+    delivery_timeout: Option<Duration>,
+    /// Topic configs.
+    topic_configs: &'static [(&'static str, &'static str)],
+    /// `None`: every send must be acknowledged.
+    failures: Option<Failures>,
+}
+
+/// The failures a stream may see.
+struct Failures {
+    /// Whether a delivery error is one of the expected, typed ones.
+    allowed: fn(&ProduceError) -> bool,
+    /// Whether at least one send must fail.
+    required: bool,
+    /// Every record from this one on must be acknowledged.
+    all_acked_from: usize,
+}
+
+fn is_delivery_timeout(e: &ProduceError) -> bool {
+    matches!(
+        e,
+        ProduceError::Expired | ProduceError::Broker(sink::ProduceError::DeliveryTimeout { .. })
+    )
+}
+
+/// An idempotence error the broker answered (Java fails such a batch with a typed exception
+/// and bumps the epoch; retrying it is fine too), never a fatal producer error.
+fn is_sequence_error(e: &ProduceError) -> bool {
+    matches!(
+        e,
+        ProduceError::Broker(sink::ProduceError::Broker {
+            code: ErrorCode::OutOfOrderSequenceNumber | ErrorCode::UnknownProducerId,
+            ..
+        })
+    )
 }
 
 /// One stream record: its key index and that key's sequence number (from 1).
@@ -755,22 +805,23 @@ fn parse_stream_value(value: &[u8]) -> (usize, u64, u64) {
 /// exactly once at its reported offset, each partition in send order (so each key's sequence
 /// numbers rise by one with no gap or repeat), nothing else in the log.
 ///
-/// With the default `delivery_timeout` (`None`: 120 s, outlasting every fault) every send must
-/// be acknowledged. With a short one, sends may fail, each with a typed delivery-timeout error,
-/// at least one must, and every record sent from `all_acked_from` on must be acknowledged;
-/// records that failed may or may not be in the log, but at most once and in send order.
-async fn idempotent_stream_under(
-    topic: &'static str,
-    faults: &[(usize, Fault)],
-    delivery_timeout: Option<Duration>,
-    all_acked_from: usize,
-) {
-    let cluster = Arc::new(cluster_with(&[(topic, STREAM_PARTITIONS)]).await);
+/// Unless [`Setup::failures`] says otherwise every send must be acknowledged (the default
+/// `delivery.timeout.ms`, 120 s, outlasts every fault here). Records that failed may or may not
+/// be in the log, but at most once and in send order.
+async fn idempotent_stream_under(topic: &'static str, faults: &[(usize, Fault)], setup: Setup) {
+    let mut cluster_builder = Cluster::builder()
+        .brokers(3)
+        .auto_create_topics(false)
+        .topic(topic, STREAM_PARTITIONS, 3);
+    for (key, value) in setup.topic_configs {
+        cluster_builder = cluster_builder.topic_config(topic, key, value);
+    }
+    let cluster = Arc::new(cluster_builder.build().await.unwrap());
     let mut builder = config(&cluster);
     builder
         .retry_backoff(Duration::from_millis(10))
         .request_timeout(STREAM_REQUEST_TIMEOUT);
-    if let Some(timeout) = delivery_timeout {
+    if let Some(timeout) = setup.delivery_timeout {
         builder.delivery_timeout(timeout);
     }
     let producer = Producer::new(builder.build().unwrap()).unwrap();
@@ -788,6 +839,7 @@ async fn idempotent_stream_under(
     let mut starting: Option<tokio::task::JoinHandle<()>> = None;
     let mut stopped_leader = None;
     let mut isolating: Option<tokio::task::JoinHandle<()>> = None;
+    let mut follower_bounce: Option<tokio::task::JoinHandle<()>> = None;
     let mut moved = 0;
     for id in 0..STREAM_RECORDS {
         for (_, fault) in faults.iter().filter(|(at, _)| *at == id) {
@@ -807,6 +859,34 @@ async fn idempotent_stream_under(
                     cluster.inject_error(ApiKey::Produce, ErrorCode::NotLeaderOrFollower, 4)
                 }
                 Fault::Disconnect => cluster.drop_connections(ApiKey::Produce, 2),
+                Fault::OutOfOrderSequence => {
+                    cluster.inject_error(ApiKey::Produce, ErrorCode::OutOfOrderSequenceNumber, 1)
+                }
+                Fault::UnknownProducerId => {
+                    cluster.inject_error(ApiKey::Produce, ErrorCode::UnknownProducerId, 1)
+                }
+                Fault::StopFollowerUntilRetried => {
+                    let leader = cluster.wait_for_leader(topic, 0, WAIT).await.unwrap();
+                    let follower = cluster
+                        .brokers()
+                        .iter()
+                        .map(|b| b.id)
+                        .find(|b| *b != leader)
+                        .expect("a follower");
+                    let retries = producer.metrics().retries;
+                    let (c, p) = (cluster.clone(), producer.clone());
+                    follower_bounce = Some(tokio::spawn(async move {
+                        c.stop_broker(follower).await.unwrap();
+                        let deadline = tokio::time::Instant::now() + WAIT;
+                        while p.metrics().retries < retries + 2
+                            && tokio::time::Instant::now() < deadline
+                        {
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                        c.start_broker(follower).await.unwrap();
+                    }));
+                    stopped_leader = Some(follower);
+                }
                 Fault::SlowResponses => {
                     cluster.delay_responses(ApiKey::Produce, Duration::from_secs(4))
                 }
@@ -903,6 +983,9 @@ async fn idempotent_stream_under(
     if let Some(isolation) = isolating {
         isolation.await.unwrap();
     }
+    if let Some(bounce) = follower_bounce {
+        bounce.await.unwrap();
+    }
     let metrics = producer.metrics();
     producer.close().await;
 
@@ -966,29 +1049,18 @@ async fn idempotent_stream_under(
         failed.len(),
         found.len()
     );
-    if delivery_timeout.is_none() {
+    if let Some(failures) = &setup.failures {
         assert!(
-            failed.is_empty(),
-            "{topic}: {} sends failed, first: {:?}",
-            failed.len(),
-            &failed[..failed.len().min(5)]
+            !failures.required || !failed.is_empty(),
+            "{topic}: no send failed"
         );
-        // Nothing failed, so nothing is missing: each key's sequence numbers are 1..=n on its
-        // partition, with no gap (send order per partition was checked above).
-        assert_eq!(found.len(), STREAM_RECORDS, "{topic}: records missing");
-    } else {
-        assert!(!failed.is_empty(), "{topic}: no send timed out");
         for (id, e) in &failed {
             assert!(
-                matches!(
-                    e,
-                    ProduceError::Expired
-                        | ProduceError::Broker(sink::ProduceError::DeliveryTimeout { .. })
-                ),
-                "{topic}: record {id} failed with {e:?}, not a delivery timeout"
+                (failures.allowed)(e),
+                "{topic}: record {id} failed with an unexpected error: {e:?}"
             );
             assert!(
-                *id < all_acked_from,
+                *id < failures.all_acked_from,
                 "{topic}: record {id}, sent after the faults were gone, failed: {e}"
             );
         }
@@ -1002,6 +1074,16 @@ async fn idempotent_stream_under(
         );
         // Every record present is acknowledged or failed: nothing appeared from nowhere.
         assert_eq!(found.len(), acked.len() + failed_in_log);
+    } else {
+        assert!(
+            failed.is_empty(),
+            "{topic}: {} sends failed, first: {:?}",
+            failed.len(),
+            &failed[..failed.len().min(5)]
+        );
+        // Nothing failed, so nothing is missing: each key's sequence numbers are 1..=n on its
+        // partition, with no gap (send order per partition was checked above).
+        assert_eq!(found.len(), STREAM_RECORDS, "{topic}: records missing");
     }
     assert!(
         faulted >= injected,
@@ -1024,8 +1106,7 @@ async fn idempotent_stream_survives_request_timed_out_answers() {
             (9_000, Fault::TimedOutAnswer),
             (15_000, Fault::TimedOutAnswer),
         ],
-        None,
-        0,
+        Setup::default(),
     )
     .await;
 }
@@ -1038,8 +1119,7 @@ async fn idempotent_stream_survives_timeouts_of_written_requests() {
             (4_000, Fault::TimedOutAfterWrite),
             (12_000, Fault::TimedOutAfterWrite),
         ],
-        None,
-        0,
+        Setup::default(),
     )
     .await;
 }
@@ -1055,8 +1135,7 @@ async fn idempotent_stream_survives_not_leader_or_follower() {
             (14_000, Fault::NotLeader),
             (18_000, Fault::NotLeader),
         ],
-        None,
-        0,
+        Setup::default(),
     )
     .await;
 }
@@ -1070,8 +1149,7 @@ async fn idempotent_stream_survives_disconnects() {
             (11_000, Fault::Disconnect),
             (17_000, Fault::Disconnect),
         ],
-        None,
-        0,
+        Setup::default(),
     )
     .await;
 }
@@ -1081,8 +1159,7 @@ async fn idempotent_stream_survives_a_leader_stopped_and_restarted() {
     idempotent_stream_under(
         "leader-bounce",
         &[(5_000, Fault::StopLeader), (12_000, Fault::RestartLeader)],
-        None,
-        0,
+        Setup::default(),
     )
     .await;
 }
@@ -1092,8 +1169,7 @@ async fn idempotent_stream_survives_a_leader_crash_and_restart() {
     idempotent_stream_under(
         "leader-crash",
         &[(5_000, Fault::CrashLeader), (12_000, Fault::RestartLeader)],
-        None,
-        0,
+        Setup::default(),
     )
     .await;
 }
@@ -1107,15 +1183,19 @@ async fn idempotent_stream_survives_leader_moves() {
             (8_000, Fault::MoveLeader),
             (13_000, Fault::MoveLeader),
         ],
-        None,
-        0,
+        Setup::default(),
     )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotent_stream_survives_an_isolated_stale_leader() {
-    idempotent_stream_under("stale-leader", &[(5_000, Fault::IsolateLeader)], None, 0).await;
+    idempotent_stream_under(
+        "stale-leader",
+        &[(5_000, Fault::IsolateLeader)],
+        Setup::default(),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1137,8 +1217,7 @@ async fn idempotent_stream_survives_every_fault_at_once() {
             (16_000, Fault::NotLeader),
             (18_000, Fault::Disconnect),
         ],
-        None,
-        0,
+        Setup::default(),
     )
     .await;
 }
@@ -1151,8 +1230,15 @@ async fn idempotent_stream_keeps_order_when_written_batches_expire() {
     idempotent_stream_under(
         "expired",
         &[(4_000, Fault::SlowResponses), (7_000, Fault::Heal)],
-        Some(Duration::from_secs(3)),
-        9_100,
+        Setup {
+            delivery_timeout: Some(Duration::from_secs(3)),
+            failures: Some(Failures {
+                allowed: is_delivery_timeout,
+                required: true,
+                all_acked_from: 9_100,
+            }),
+            ..Setup::default()
+        },
     )
     .await;
 }
@@ -1552,4 +1638,40 @@ async fn a_batch_over_the_topic_limit_is_split_and_delivered() {
     }
     producer.close().await;
     cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_stream_survives_not_enough_replicas() {
+    idempotent_stream_under(
+        "not-enough-replicas",
+        &[(5_000, Fault::StopFollowerUntilRetried)],
+        Setup {
+            topic_configs: &[("min.insync.replicas", "3")],
+            ..Setup::default()
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_stream_survives_sequence_errors() {
+    // Java fails the batch answered with the sequence error (typed) and bumps the epoch; the
+    // stream must go on either way, never turning fatal, duplicating or reordering.
+    idempotent_stream_under(
+        "sequence-errors",
+        &[
+            (4_000, Fault::OutOfOrderSequence),
+            (9_000, Fault::UnknownProducerId),
+            (14_000, Fault::OutOfOrderSequence),
+        ],
+        Setup {
+            failures: Some(Failures {
+                allowed: is_sequence_error,
+                required: false,
+                all_acked_from: 14_000 + 2 * STREAM_WINDOW,
+            }),
+            ..Setup::default()
+        },
+    )
+    .await;
 }
