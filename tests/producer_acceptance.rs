@@ -2,20 +2,26 @@
 //! test broker (3 brokers, RF 3), covering what `tests/producer.rs` does not:
 //!
 //! * every codec (none, gzip, snappy, lz4, zstd): keyed and keyless records, headers (repeated
-//!   keys, empty and null values), null keys and values, sizes from 0 bytes to 200 KB, read
-//!   back by `kcat` (librdkafka) and by kafka-python at exactly the partition and offset each
-//!   `RecordMetadata` reported, with the broker storing batches of that codec;
+//!   keys, empty and null values), null keys and values, explicit and stamped timestamps,
+//!   sizes from 0 bytes to 200 KB, read back by `kcat` (librdkafka) and by kafka-python at
+//!   exactly the partition, offset and timestamp each `RecordMetadata` reported, with the
+//!   broker storing batches of that codec;
 //! * keyed placement for 10,000 distinct keys equal to kafka-python's own `DefaultPartitioner`
 //!   (its pure-Python murmur2, computed in Python) on topics of 7 and 12 partitions;
-//! * idempotent streams of 20,000 keyed records with many in flight under injected
-//!   `REQUEST_TIMED_OUT` (answered, and "written but answered too late"),
-//!   `NOT_LEADER_OR_FOLLOWER`, dropped connections, a partition leader stopped and restarted,
-//!   and all of them at once: every acknowledged record is in the log exactly once, at its
-//!   reported offset, each partition in send order;
-//! * callbacks of a partition run in send order (also across retries); dropped async futures
-//!   still deliver; `buffer.memory` back-pressure blocks then proceeds; a record larger than
-//!   the topic's `max.message.bytes` fails with a typed `MESSAGE_TOO_LARGE` without breaking
-//!   the idempotent sequence of the records around it.
+//! * idempotent streams of 20,000 keyed records with up to 2,000 outstanding under injected
+//!   `REQUEST_TIMED_OUT` (answered unwritten, and written but answered too late),
+//!   `NOT_LEADER_OR_FOLLOWER`, dropped connections, a leader stopped or crashed and restarted,
+//!   leader moves, an isolated stale leader, `NOT_ENOUGH_REPLICAS`, sequence errors, all of
+//!   them at once, and batches that expire after being written: every acknowledged record is
+//!   in the log exactly once, at its reported offset, each partition in send order;
+//! * send modes: callbacks and every mode mixed keep send order per partition across
+//!   retries; dropped async futures still deliver; `buffer.memory` back-pressure blocks then
+//!   proceeds; a record over the topic's `max.message.bytes` fails with a typed
+//!   `MESSAGE_TOO_LARGE` without breaking the sequence of the records around it, and a batch
+//!   over it is split.
+//!
+//! Two ignored tests reproduce producer bugs: callbacks of one partition can run out of send
+//! order, and `flush()` can return before earlier callbacks ran.
 //!
 //! The interop parts are skipped with a printed reason when `kcat` or python3 with
 //! kafka-python is missing, unless `KAFKIT_REQUIRE_INTEROP` is set.
@@ -1666,7 +1672,7 @@ async fn a_record_over_the_topic_limit_in_flight_with_others_fails_alone() {
     // Several records in flight around one too large for the topic: only that one fails, and
     // the idempotent sequence of the records after it is not broken. batch.size 1,000 with
     // 900-byte records puts every record in a batch of its own (splitting is another matter:
-    // see the ignored test below).
+    // see the next test).
     let cluster = small_max_message_bytes_cluster("small-max-async").await;
     let producer = Producer::new(config(&cluster).batch_size(1_000).build().unwrap()).unwrap();
     let mut futures = Vec::new();
@@ -1711,8 +1717,9 @@ async fn a_record_over_the_topic_limit_in_flight_with_others_fails_alone() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "gap: a multi-record batch rejected with MESSAGE_TOO_LARGE is failed, not split (Java splits it and retries)"]
 async fn a_batch_over_the_topic_limit_is_split_and_delivered() {
+    // Records that each fit the topic's max.message.bytes but not together: the batch the
+    // broker rejects with MESSAGE_TOO_LARGE is split and every record delivered, in order.
     let cluster = small_max_message_bytes_cluster("split").await;
     // batch.size 16 KiB lets ten 600-byte records share one batch: 6 KB > max.message.bytes.
     let producer = Producer::new(
@@ -1740,6 +1747,10 @@ async fn a_batch_over_the_topic_limit_is_split_and_delivered() {
             .unwrap_or_else(|e| panic!("record {i}: {e}"));
         assert_eq!(meta.offset, i as i64);
     }
+    assert_eq!(
+        ids_in_log(&cluster, "split", 0, 10).await,
+        (0..10).collect::<Vec<usize>>()
+    );
     producer.close().await;
     cluster.shutdown().await;
 }
