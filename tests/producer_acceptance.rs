@@ -160,6 +160,15 @@ fn varied_contents(count: usize, seed: u64) -> Vec<Content> {
                 _ => (Some(Vec::new()), Some(mixed_bytes(&mut rng, size))),
             };
             let headers = match id % 5 {
+                // More headers than the producer converts on the stack (it spills past 8).
+                0 if id % 50 == 25 => (0..12)
+                    .map(|h| {
+                        (
+                            format!("h{h}"),
+                            (h % 4 != 3).then(|| header_text(&mut rng, h)),
+                        )
+                    })
+                    .collect(),
                 0 => Vec::new(),
                 1 => vec![("trace".to_string(), Some(header_text(&mut rng, 16)))],
                 2 => vec![
@@ -1789,4 +1798,92 @@ async fn idempotent_stream_survives_sequence_errors() {
         },
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: close() returns once the batches are released, before their callbacks ran"]
+async fn close_returns_after_every_callback_ran() {
+    const N: usize = 100;
+    let cluster = cluster_with(&[("close-callbacks", 2)]).await;
+    let producer = Producer::new(config(&cluster).build().unwrap()).unwrap();
+    let mut rx = slow_callbacks_then_other_partition(&producer, "close-callbacks", N).await;
+    producer.close().await;
+    let mut ran = 0;
+    while rx.try_recv().is_ok() {
+        ran += 1;
+    }
+    assert_eq!(ran, N, "callbacks still running after close()");
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_append_time_topics_report_the_broker_timestamp() {
+    let cluster = Cluster::builder()
+        .brokers(3)
+        .auto_create_topics(false)
+        .topic("append-time", 1, 3)
+        .topic_config("append-time", "message.timestamp.type", "LogAppendTime")
+        .build()
+        .await
+        .unwrap();
+    let producer = Producer::new(config(&cluster).build().unwrap()).unwrap();
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let mut futures = Vec::new();
+    for i in 0..20 {
+        futures.push(
+            producer
+                .send(
+                    ProducerRecord::<String, String>::new("append-time", format!("{i}:"))
+                        .with_timestamp(1_000 + i),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    let mut metas = Vec::new();
+    for f in futures {
+        metas.push(f.await.unwrap());
+    }
+    cluster
+        .wait_for_high_watermark("append-time", 0, 20, WAIT)
+        .await
+        .unwrap();
+    let leader = cluster
+        .wait_for_leader("append-time", 0, WAIT)
+        .await
+        .unwrap();
+    let bytes = cluster
+        .replica_records(leader, "append-time", 0, 0, 20)
+        .unwrap();
+    let mut stored = Vec::new();
+    for batch in BatchIter::new(bytes) {
+        for record in batch.unwrap().records().unwrap() {
+            let r = record.unwrap();
+            stored.push((r.offset, r.timestamp));
+        }
+    }
+    assert_eq!(stored.len(), 20);
+    for meta in &metas {
+        // Java: RecordMetadata.timestamp() is the broker's append time on such a topic.
+        assert!(
+            meta.timestamp >= before,
+            "offset {}: reported {} (the create time), not the log append time",
+            meta.offset,
+            meta.timestamp
+        );
+        assert_eq!(
+            Some(meta.timestamp),
+            stored
+                .iter()
+                .find(|(o, _)| *o == meta.offset)
+                .map(|(_, t)| *t),
+            "offset {}: the stored timestamp",
+            meta.offset
+        );
+    }
+    producer.close().await;
+    cluster.shutdown().await;
 }
