@@ -723,6 +723,10 @@ enum Fault {
     /// Every Produce request is written but answered only after 4 s, longer than the
     /// producer's request timeout and delivery timeout, until `Heal`.
     SlowResponses,
+    /// Like `SlowResponses`, for Produce requests to partition 0's leader only (the other
+    /// partitions it leads are held too). Matched by broker: Produce v13 names topics by id,
+    /// which the test broker's topic matcher does not see.
+    SlowPartition0Leader,
     /// Remove every interception rule.
     Heal,
 }
@@ -743,6 +747,7 @@ impl Fault {
             | Fault::IsolateLeader
             | Fault::StopFollowerUntilRetried
             | Fault::SlowResponses
+            | Fault::SlowPartition0Leader
             | Fault::Heal => 0,
         }
     }
@@ -904,6 +909,18 @@ async fn idempotent_stream_under(topic: &'static str, faults: &[(usize, Fault)],
                 }
                 Fault::SlowResponses => {
                     cluster.delay_responses(ApiKey::Produce, Duration::from_secs(4))
+                }
+                Fault::SlowPartition0Leader => {
+                    let leader = cluster.wait_for_leader(topic, 0, WAIT).await.unwrap();
+                    cluster.inject(FaultRule {
+                        matcher: FaultMatch {
+                            api: Some(ApiKey::Produce),
+                            broker: Some(leader),
+                            ..FaultMatch::default()
+                        },
+                        action: FaultAction::Delay(Duration::from_secs(4)),
+                        remaining: None,
+                    });
                 }
                 Fault::Heal => cluster.clear_faults(),
                 Fault::StopLeader | Fault::CrashLeader => {
@@ -1886,4 +1903,25 @@ async fn log_append_time_topics_report_the_broker_timestamp() {
     }
     producer.close().await;
     cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_stream_keeps_order_when_one_partitions_batches_expire() {
+    // Only partition 0's leader is slow: its batches expire (possibly written) while the
+    // partitions led by the other brokers keep going, so whatever the producer does to recover (an epoch bump)
+    // happens with other partitions' batches in flight.
+    idempotent_stream_under(
+        "expired-one",
+        &[(4_000, Fault::SlowPartition0Leader), (7_000, Fault::Heal)],
+        Setup {
+            delivery_timeout: Some(Duration::from_secs(3)),
+            failures: Some(Failures {
+                allowed: is_delivery_timeout,
+                required: true,
+                all_acked_from: 9_100,
+            }),
+            ..Setup::default()
+        },
+    )
+    .await;
 }
