@@ -267,6 +267,7 @@ impl Fetcher {
                         self.buffer.remove(index);
                         continue;
                     }
+                    let before = out.len();
                     let mut error = None;
                     let mut exhausted = false;
                     while out.len() < max_records {
@@ -289,6 +290,10 @@ impl Fetcher {
                     if let Some(s) = self.partitions.get_mut(&tp) {
                         if new_position.offset > s.position().map_or(i64::MIN, |p| p.offset) {
                             s.state = PositionState::Fetching(new_position);
+                        }
+                        if out.len() > before {
+                            self.drain_sequence += 1;
+                            s.last_returned = self.drain_sequence;
                         }
                     }
                     if let Some(e) = error {

@@ -47,6 +47,9 @@ pub fn fetch_version_for(negotiated: i16, all_topics_have_ids: bool) -> i16 {
 /// A partition to fetch: (partition, fetch offset, current leader epoch, generation).
 type PartitionToFetch = (i32, i64, i32, u64);
 
+/// One broker's share of a fetch: topics in first-appearance order, with their partitions.
+type BrokerFetch = Vec<(Arc<str>, Vec<PartitionToFetch>)>;
+
 /// One partition as sent in a Fetch request.
 #[derive(Clone, Debug)]
 struct SentPartition {
@@ -136,11 +139,10 @@ impl Fetcher {
     ) -> Vec<(i32, FetchRequest, FetchRequestMeta)> {
         let buffered: std::collections::HashSet<&TopicPartition> =
             self.buffer.iter().map(|(tp, _, _)| tp).collect();
-        // broker -> topic -> [(partition, fetch offset, leader epoch, generation)]
-        let mut by_broker: BTreeMap<i32, BTreeMap<Arc<str>, Vec<PartitionToFetch>>> =
-            BTreeMap::new();
+        // (fairness key, broker, topic, partition to fetch)
+        let mut candidates: Vec<(u64, i32, Arc<str>, PartitionToFetch)> = Vec::new();
         let mut refresh = false;
-        for (tp, s) in &self.partitions {
+        for (tp, s) in self.partitions.iter_mut() {
             let Some(position) = s.position() else {
                 continue;
             };
@@ -156,28 +158,57 @@ impl Fetcher {
                 refresh = true;
                 continue;
             };
-            by_broker
-                .entry(leader)
-                .or_default()
-                .entry(tp.topic.clone())
-                .or_default()
-                .push((
+            // KIP-320: a new leader epoch since the position was validated means the log may
+            // have been truncated under the position; check before fetching on.
+            if info.leader_epoch >= 0 {
+                match s.validated_leader_epoch {
+                    Some(seen) if seen != info.leader_epoch => {
+                        if self.validate_positions && position.offset_epoch.is_some() {
+                            s.state = PositionState::AwaitingValidation(position);
+                            s.generation = self.next_generation;
+                            self.next_generation += 1;
+                            continue;
+                        }
+                        s.validated_leader_epoch = Some(info.leader_epoch);
+                    }
+                    Some(_) => {}
+                    None => s.validated_leader_epoch = Some(info.leader_epoch),
+                }
+            }
+            candidates.push((
+                s.last_returned,
+                leader,
+                tp.topic.clone(),
+                (
                     tp.partition,
                     position.offset,
                     info.leader_epoch,
                     s.generation,
-                ));
+                ),
+            ));
         }
         drop(buffered);
         if refresh {
             self.metadata_refresh = true;
         }
+        // Partitions that returned records least recently go first, so that with many
+        // partitions per broker `fetch.max.bytes` does not always favour the same ones.
+        candidates.sort_by_key(|c| c.0);
+        // broker -> topics in first-appearance order -> partitions
+        let mut by_broker: BTreeMap<i32, BrokerFetch> = BTreeMap::new();
+        for (_, broker, topic, partition) in candidates {
+            let topics = by_broker.entry(broker).or_default();
+            match topics.iter_mut().find(|(t, _)| *t == topic) {
+                Some((_, partitions)) => partitions.push(partition),
+                None => topics.push((topic, vec![partition])),
+            }
+        }
 
         let mut out = Vec::with_capacity(by_broker.len());
         for (broker, topics) in by_broker {
             let ids: Vec<Uuid> = topics
-                .keys()
-                .map(|t| snapshot.topic(t).map_or(Uuid::nil(), |i| i.id))
+                .iter()
+                .map(|(t, _)| snapshot.topic(t).map_or(Uuid::nil(), |i| i.id))
                 .collect();
             let version = fetch_version_for(negotiated_version, ids.iter().all(|id| !id.is_nil()));
             let id = self.request_id();

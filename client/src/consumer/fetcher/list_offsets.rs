@@ -332,6 +332,7 @@ impl Fetcher {
                         offset_epoch: found.leader_epoch,
                     };
                     s.state = PositionState::Fetching(position);
+                    s.validated_leader_epoch = None;
                     s.generation = self.next_generation;
                     self.next_generation += 1;
                     s.backoff_until = None;

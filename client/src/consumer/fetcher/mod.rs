@@ -74,17 +74,22 @@
 //! - Positions advance past each returned record, and past a whole batch that is consumed, a
 //!   control batch, or an aborted transaction's batch (read_committed), so a consumer never gets
 //!   stuck on a control batch or a compaction gap.
-//! - Not implemented: KIP-320 log truncation detection (OffsetsForLeaderEpoch validation after a
-//!   leader change; positions keep their epoch and fetches carry `current_leader_epoch`, so a
-//!   stale or newer leader is still detected via FENCED/UNKNOWN_LEADER_EPOCH), fetch-from-follower
-//!   (`preferred_read_replica` is ignored), and `check.crcs = false` (batches are always
-//!   CRC-validated: [`crate::record::RecordBatch::parse`] has no unchecked path).
+//! - Log truncation detection (KIP-320): fetches carry `current_leader_epoch`; when the metadata
+//!   shows a new leader epoch for a partition whose position has an epoch, or after a seek to a
+//!   position with an epoch, the position is checked with OffsetForLeaderEpoch
+//!   ([`Fetcher::build_validation_requests`]) before fetching on. A truncated position is reset
+//!   to the divergent offset, or reported ([`FetchError::LogTruncation`]) under
+//!   `auto.offset.reset = none`.
+//! - Not implemented: fetch-from-follower (`preferred_read_replica` is ignored), fetch sessions,
+//!   and `check.crcs = false` (batches are always CRC-validated:
+//!   [`crate::record::RecordBatch::parse`] has no unchecked path).
 
 mod drain;
 mod fetch;
 mod list_offsets;
 #[cfg(test)]
 mod tests;
+mod validation;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -97,6 +102,10 @@ pub use fetch::{
 pub use list_offsets::{
     ListOffsetsMeta, ListOffsetsOutcome, MAX_LIST_OFFSETS_VERSION, MIN_LIST_OFFSETS_VERSION,
     OffsetAndTimestamp, OffsetSpec, build_list_offsets_request, parse_list_offsets_response,
+};
+pub use validation::{
+    MAX_OFFSET_FOR_LEADER_EPOCH_VERSION, MIN_OFFSET_FOR_LEADER_EPOCH_VERSION, ValidationMeta,
+    ValidationOutcome,
 };
 
 use crate::TopicPartition;
@@ -325,6 +334,10 @@ pub enum PositionState {
     Fetching(FetchPosition),
     /// Waiting for a ListOffsets answer for this target.
     AwaitingReset(OffsetSpec),
+    /// The position is to be checked against the leader's log (KIP-320) before fetching on:
+    /// after a leader change, or a seek to a position with a leader epoch (a committed
+    /// offset). See [`Fetcher::build_validation_requests`].
+    AwaitingValidation(FetchPosition),
 }
 
 /// One assigned partition's state.
@@ -344,6 +357,14 @@ struct PartitionState {
     reset_in_flight: Option<u64>,
     /// Not fetched or reset again before this instant.
     backoff_until: Option<Instant>,
+    /// The leader epoch (from metadata) the position was last validated against; `None` until
+    /// the first fetch after the position was set adopts the current one.
+    validated_leader_epoch: Option<i32>,
+    /// The id of the OffsetForLeaderEpoch request in flight for this partition.
+    validation_in_flight: Option<u64>,
+    /// When records were last returned from this partition (a sequence number), for fetch
+    /// order fairness.
+    last_returned: u64,
 }
 
 impl PartitionState {
@@ -358,6 +379,9 @@ impl PartitionState {
             fetch_in_flight: None,
             reset_in_flight: None,
             backoff_until: None,
+            validated_leader_epoch: None,
+            validation_in_flight: None,
+            last_returned: 0,
         }
     }
 
@@ -429,6 +453,20 @@ pub enum FetchError {
         /// The fetch offset.
         offset: i64,
     },
+    /// The log was truncated below the position (an unclean leader election) and
+    /// `auto.offset.reset` is `none` (Java's `LogTruncationException`). Seek to recover, e.g.
+    /// to `divergent_offset`.
+    #[error(
+        "log truncation detected for partition {partition} at offset {offset} (divergent offset {divergent_offset:?})"
+    )]
+    LogTruncation {
+        /// The partition.
+        partition: TopicPartition,
+        /// The position that was found beyond the leader's log.
+        offset: i64,
+        /// The end offset of the last epoch the consumer and the leader share, when known.
+        divergent_offset: Option<FetchPosition>,
+    },
     /// Any other error the broker reported for the partition that retrying will not fix.
     #[error("error fetching partition {partition}: {error}")]
     Broker {
@@ -448,6 +486,7 @@ impl FetchError {
             | FetchError::OffsetOutOfRange { partition: p, .. }
             | FetchError::CorruptRecord { partition: p, .. }
             | FetchError::NoCompleteBatch { partition: p, .. }
+            | FetchError::LogTruncation { partition: p, .. }
             | FetchError::Broker { partition: p, .. } => Some(p),
             FetchError::TopicAuthorizationFailed { .. } => None,
         }
@@ -475,6 +514,9 @@ pub struct Fetcher {
     next_generation: u64,
     next_request_id: u64,
     metadata_refresh: bool,
+    validate_positions: bool,
+    /// Sequence for `PartitionState::last_returned`.
+    drain_sequence: u64,
 }
 
 impl Fetcher {
@@ -487,6 +529,8 @@ impl Fetcher {
             next_generation: 1,
             next_request_id: 1,
             metadata_refresh: false,
+            validate_positions: true,
+            drain_sequence: 0,
         }
     }
 
@@ -578,7 +622,9 @@ impl Fetcher {
         ps.generation = g;
         ps.fetch_in_flight = None;
         ps.reset_in_flight = None;
+        ps.validation_in_flight = None;
         ps.backoff_until = None;
+        ps.validated_leader_epoch = None;
         self.buffer.retain(|(b, _, _)| b != tp);
         Ok(())
     }
@@ -589,13 +635,35 @@ impl Fetcher {
         self.seek_position(tp, FetchPosition::new(offset))
     }
 
-    /// Moves the position to `position`, e.g. a committed offset with its leader epoch.
+    /// Moves the position to `position`, e.g. a committed offset with its leader epoch. A
+    /// position with an epoch is validated against the leader's log first (KIP-320, as Java's
+    /// `seekUnvalidated`), unless validation is off.
     pub fn seek_position(
         &mut self,
         tp: &TopicPartition,
         position: FetchPosition,
     ) -> Result<(), FetchError> {
-        self.set_position_state(tp, PositionState::Fetching(position))
+        let state = if position.offset_epoch.is_some() && self.validate_positions {
+            PositionState::AwaitingValidation(position)
+        } else {
+            PositionState::Fetching(position)
+        };
+        self.set_position_state(tp, state)
+    }
+
+    /// Turns KIP-320 position validation on (the default) or off. Turn it off when the
+    /// brokers lack OffsetForLeaderEpoch v3+; positions awaiting validation are then accepted
+    /// as they are.
+    pub fn set_position_validation(&mut self, enabled: bool) {
+        self.validate_positions = enabled;
+        if !enabled {
+            for s in self.partitions.values_mut() {
+                if let PositionState::AwaitingValidation(p) = s.state {
+                    s.state = PositionState::Fetching(p);
+                    s.validation_in_flight = None;
+                }
+            }
+        }
     }
 
     /// Asks for a reset of each partition to `spec` through ListOffsets (the consumer's

@@ -10,9 +10,13 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
 use kafka_protocol::messages::{
     BrokerId, FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse,
-    MetadataResponse, ProducerId, TopicName,
+    MetadataResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, ProducerId,
+    TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use proptest::prelude::*;
@@ -37,6 +41,10 @@ fn snapshot(leaders: &[i32], with_id: bool) -> MetadataSnapshot {
 }
 
 fn topics_snapshot(topics: &[(&str, &[i32], bool)]) -> MetadataSnapshot {
+    topics_snapshot_at_epoch(topics, 5)
+}
+
+fn topics_snapshot_at_epoch(topics: &[(&str, &[i32], bool)], epoch: i32) -> MetadataSnapshot {
     MetadataSnapshot::default().merged(
         &MetadataResponse::default()
             .with_brokers(
@@ -68,7 +76,7 @@ fn topics_snapshot(topics: &[(&str, &[i32], bool)]) -> MetadataSnapshot {
                                         MetadataResponsePartition::default()
                                             .with_partition_index(i as i32)
                                             .with_leader_id(BrokerId(leader))
-                                            .with_leader_epoch(5)
+                                            .with_leader_epoch(epoch)
                                     })
                                     .collect(),
                             )
@@ -1003,6 +1011,214 @@ fn lag_and_lead_follow_isolation_level() {
     assert_eq!(f.lead(&tp(0)), Some(0));
     f.settings_mut().isolation_level = IsolationLevel::ReadCommitted;
     assert_eq!(f.lag(&tp(0)), Some(5));
+}
+
+/// A fetcher on partition 0 that consumed `0..5` under leader epoch 5 (position 5, epoch 5).
+fn consumed_under_epoch_5(settings: FetchSettings) -> Fetcher {
+    let mut f = fetcher_at(1, 0, settings);
+    fetch_once(&mut f, batch(0, 5, Compression::None), 5);
+    assert_eq!(f.poll_records(500).unwrap().len(), 5);
+    assert_eq!(
+        f.position(&tp(0)),
+        Some(FetchPosition::new(5).with_epoch(Some(5)))
+    );
+    f
+}
+
+fn epoch_answer(
+    end_offset: i64,
+    leader_epoch: i32,
+    error: ErrorCode,
+) -> OffsetForLeaderEpochResponse {
+    OffsetForLeaderEpochResponse::default().with_topics(vec![
+        OffsetForLeaderTopicResult::default()
+            .with_topic(TopicName(StrBytes::from_static_str(T)))
+            .with_partitions(vec![
+                EpochEndOffset::default()
+                    .with_partition(0)
+                    .with_error_code(error.code())
+                    .with_end_offset(end_offset)
+                    .with_leader_epoch(leader_epoch),
+            ]),
+    ])
+}
+
+#[test]
+fn leader_change_validates_the_position_before_fetching_on() {
+    let mut f = consumed_under_epoch_5(FetchSettings::default());
+    let now = Instant::now();
+    let new_leader = topics_snapshot_at_epoch(&[(T, &[2], false)], 6);
+    assert!(f.build_fetch_requests(&new_leader, 12, now).is_empty());
+    assert_eq!(
+        f.position_state(&tp(0)),
+        Some(&PositionState::AwaitingValidation(
+            FetchPosition::new(5).with_epoch(Some(5))
+        ))
+    );
+    let mut reqs = f.build_validation_requests(&new_leader, Some(4), now);
+    assert!(
+        f.build_validation_requests(&new_leader, Some(4), now)
+            .is_empty(),
+        "in flight"
+    );
+    let (broker, request, meta) = reqs.remove(0);
+    assert_eq!((broker, meta.broker(), meta.version()), (2, 2, 4));
+    assert_eq!(request.replica_id.0, -1);
+    let p = &request.topics[0].partitions[0];
+    assert_eq!(
+        (p.partition, p.current_leader_epoch, p.leader_epoch),
+        (0, 6, 5)
+    );
+    for v in MIN_OFFSET_FOR_LEADER_EPOCH_VERSION..=MAX_OFFSET_FOR_LEADER_EPOCH_VERSION {
+        let mut buf = BytesMut::new();
+        request.encode(&mut buf, v).unwrap();
+        let d = OffsetForLeaderEpochRequest::decode(&mut buf.freeze(), v).unwrap();
+        assert_eq!(d.replica_id.0, -1);
+    }
+    // The epoch ends at 9 in the new leader's log: the position is fine.
+    let outcome = f.handle_validation_response(&meta, &epoch_answer(9, 5, ErrorCode::None), now);
+    assert_eq!(outcome.validated, [tp(0)]);
+    let reqs = f.build_fetch_requests(&new_leader, 12, now);
+    assert_eq!(reqs[0].0, 2);
+    let p = &reqs[0].1.topics[0].partitions[0];
+    assert_eq!((p.fetch_offset, p.current_leader_epoch), (5, 6));
+}
+
+#[test]
+fn truncation_moves_to_the_divergent_offset_or_is_reported() {
+    let now = Instant::now();
+    let new_leader = topics_snapshot_at_epoch(&[(T, &[2], false)], 6);
+
+    let mut f = consumed_under_epoch_5(FetchSettings::default());
+    f.build_fetch_requests(&new_leader, 12, now);
+    let (_, _, meta) = f
+        .build_validation_requests(&new_leader, Some(3), now)
+        .remove(0);
+    let outcome = f.handle_validation_response(&meta, &epoch_answer(3, 4, ErrorCode::None), now);
+    let divergent = FetchPosition::new(3).with_epoch(Some(4));
+    assert_eq!(outcome.truncated, [(tp(0), divergent)]);
+    assert_eq!(f.position(&tp(0)), Some(divergent));
+
+    // auto.offset.reset=none: reported, and the partition is not fetched until a seek.
+    let settings = FetchSettings {
+        auto_offset_reset: OffsetResetStrategy::None,
+        ..FetchSettings::default()
+    };
+    let mut f = consumed_under_epoch_5(settings);
+    f.build_fetch_requests(&new_leader, 12, now);
+    let (_, _, meta) = f
+        .build_validation_requests(&new_leader, Some(3), now)
+        .remove(0);
+    f.handle_validation_response(&meta, &epoch_answer(3, 4, ErrorCode::None), now);
+    match f.poll_records(500) {
+        Err(FetchError::LogTruncation {
+            offset: 5,
+            divergent_offset: Some(d),
+            ..
+        }) => assert_eq!(d, divergent),
+        other => panic!("{other:?}"),
+    }
+    assert!(f.build_fetch_requests(&new_leader, 12, now).is_empty());
+    assert!(matches!(
+        f.position_state(&tp(0)),
+        Some(PositionState::AwaitingValidation(_))
+    ));
+    f.seek(&tp(0), 3).unwrap();
+    assert_eq!(f.build_fetch_requests(&new_leader, 12, now).len(), 1);
+
+    // The leader knows no such epoch: reset by auto.offset.reset.
+    let mut f = consumed_under_epoch_5(FetchSettings::default());
+    f.build_fetch_requests(&new_leader, 12, now);
+    let (_, _, meta) = f
+        .build_validation_requests(&new_leader, Some(3), now)
+        .remove(0);
+    f.handle_validation_response(&meta, &epoch_answer(-1, -1, ErrorCode::None), now);
+    assert_eq!(
+        f.position_state(&tp(0)),
+        Some(&PositionState::AwaitingReset(OffsetSpec::Latest))
+    );
+}
+
+#[test]
+fn validation_errors_and_stale_answers() {
+    let now = Instant::now();
+    let new_leader = topics_snapshot_at_epoch(&[(T, &[2], false)], 6);
+    let mut f = consumed_under_epoch_5(FetchSettings::default());
+    f.build_fetch_requests(&new_leader, 12, now);
+    let (_, _, meta) = f
+        .build_validation_requests(&new_leader, Some(4), now)
+        .remove(0);
+    let outcome = f.handle_validation_response(
+        &meta,
+        &epoch_answer(-1, -1, ErrorCode::FencedLeaderEpoch),
+        now,
+    );
+    assert!(outcome.refresh_metadata && f.take_metadata_refresh());
+    assert!(
+        f.build_validation_requests(&new_leader, Some(4), now)
+            .is_empty(),
+        "backed off"
+    );
+    let later = now + Duration::from_millis(100);
+    let (_, _, meta) = f
+        .build_validation_requests(&new_leader, Some(4), later)
+        .remove(0);
+    f.handle_validation_failure(&meta, later);
+    let later = later + Duration::from_millis(100);
+    let (_, _, meta) = f
+        .build_validation_requests(&new_leader, Some(4), later)
+        .remove(0);
+    f.seek(&tp(0), 0).unwrap();
+    let outcome = f.handle_validation_response(&meta, &epoch_answer(1, 5, ErrorCode::None), later);
+    assert_eq!(outcome.discarded, [tp(0)]);
+    assert_eq!(f.position(&tp(0)), Some(FetchPosition::new(0)));
+}
+
+#[test]
+fn leader_change_without_a_position_epoch_just_fetches() {
+    let mut f = fetcher_at(1, 0, FetchSettings::default());
+    let now = Instant::now();
+    let (_, _, meta) = f
+        .build_fetch_requests(&snapshot(&[1], false), 12, now)
+        .remove(0);
+    f.handle_fetch_failure(&meta, now);
+    let later = now + Duration::from_millis(100);
+    let moved = topics_snapshot_at_epoch(&[(T, &[2], false)], 6);
+    let reqs = f.build_fetch_requests(&moved, 12, later);
+    assert_eq!(reqs[0].0, 2);
+    // Committed offsets with an epoch are validated first; with validation off they are not.
+    f.seek_position(&tp(0), FetchPosition::new(3).with_epoch(Some(6)))
+        .unwrap();
+    assert!(matches!(
+        f.position_state(&tp(0)),
+        Some(PositionState::AwaitingValidation(_))
+    ));
+    f.set_position_validation(false);
+    assert_eq!(f.position(&tp(0)).unwrap().offset, 3);
+}
+
+#[test]
+fn partitions_that_returned_records_go_last_in_the_next_request() {
+    let mut f = fetcher_at(3, 0, FetchSettings::default());
+    let now = Instant::now();
+    let snap = snapshot(&[1, 1, 1], false);
+    let (_, request, meta) = f.build_fetch_requests(&snap, 12, now).remove(0);
+    let resp = response(
+        &meta,
+        &request,
+        vec![partition_data(0, batch(0, 1, Compression::None), 1)],
+    );
+    f.handle_fetch_response(&meta, &resp, now);
+    f.poll_records(500).unwrap();
+    f.handle_fetch_failure(&meta, now);
+    let later = now + Duration::from_millis(100);
+    let (_, request, _) = f.build_fetch_requests(&snap, 12, later).remove(0);
+    let order: Vec<i32> = request.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.partition)
+        .collect();
+    assert_eq!(order, [1, 2, 0]);
 }
 
 proptest! {
