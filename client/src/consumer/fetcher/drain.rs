@@ -110,7 +110,8 @@ impl CompletedFetch {
         }
     }
 
-    /// Starts reading `batch`; returns whether its records are to be returned.
+    /// Starts reading `batch`: skips it (moving the position past it) when it is a control
+    /// batch, an aborted transaction's batch, or wholly below the position.
     fn start_batch(&mut self, batch: RecordBatch) -> Result<(), RecordError> {
         self.saw_batch = true;
         let epoch = batch.partition_leader_epoch();
@@ -132,6 +133,10 @@ impl CompletedFetch {
         if batch.is_control() {
             // Control records are never returned.
             self.next_fetch_offset = self.next_fetch_offset.max(next_offset);
+            return Ok(());
+        }
+        if next_offset <= self.next_fetch_offset {
+            // Wholly below the position (the fetch started mid-way): no need to decompress.
             return Ok(());
         }
         self.current = Some(CurrentBatch {
@@ -194,7 +199,7 @@ impl CompletedFetch {
                     };
                     let (leader_epoch, timestamp_type) =
                         (current.leader_epoch, current.timestamp_type);
-                    self.next_fetch_offset = record.offset + 1;
+                    self.next_fetch_offset = record.offset.saturating_add(1);
                     let mut out = ConsumerRecord::new(
                         self.tp.topic.clone(),
                         self.tp.partition,
@@ -246,13 +251,12 @@ impl Fetcher {
             let (tp, _, buffered) = &mut self.buffer[index];
             let tp = tp.clone();
             match buffered {
-                Buffered::Error(_) => {
+                Buffered::Error(e) => {
                     if !out.is_empty() {
                         return Ok(out);
                     }
-                    let Some((_, _, Buffered::Error(e))) = self.buffer.remove(index) else {
-                        unreachable!("checked above");
-                    };
+                    let e = e.clone();
+                    self.buffer.remove(index);
                     return Err(e);
                 }
                 Buffered::Data(fetch) => {

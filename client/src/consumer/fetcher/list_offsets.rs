@@ -116,6 +116,49 @@ pub fn build_list_offsets_request(
     request
 }
 
+/// ListOffsets targets for `offsets_for_times`, `beginning_offsets` and `end_offsets`,
+/// grouped by the leader of each partition (with its current leader epoch), plus the
+/// partitions with no known leader (refresh metadata and retry those). Build one request per
+/// broker with [`build_list_offsets_request`] and read answers with
+/// [`parse_list_offsets_response`].
+///
+/// ```
+/// use kafkit::TopicPartition;
+/// use kafkit::cluster::MetadataSnapshot;
+/// use kafkit::consumer::fetcher::{OffsetSpec, list_offsets_targets_by_leader};
+///
+/// let tp = TopicPartition::new("t", 0);
+/// let (by_leader, leaderless) =
+///     list_offsets_targets_by_leader(&MetadataSnapshot::default(), [(tp.clone(), OffsetSpec::Latest)]);
+/// assert!(by_leader.is_empty());
+/// assert_eq!(leaderless, [tp]);
+/// ```
+pub fn list_offsets_targets_by_leader(
+    snapshot: &MetadataSnapshot,
+    targets: impl IntoIterator<Item = (TopicPartition, OffsetSpec)>,
+) -> (ListOffsetsTargets, Vec<TopicPartition>) {
+    let mut by_leader: ListOffsetsTargets = BTreeMap::new();
+    let mut leaderless = Vec::new();
+    for (tp, spec) in targets {
+        match snapshot
+            .partition(&tp.topic, tp.partition)
+            .and_then(|p| Some((p.leader.filter(|l| snapshot.brokers.contains_key(l))?, p)))
+        {
+            Some((leader, p)) => {
+                by_leader
+                    .entry(leader)
+                    .or_default()
+                    .push((tp, spec, p.leader_epoch))
+            }
+            None => leaderless.push(tp),
+        }
+    }
+    (by_leader, leaderless)
+}
+
+/// ListOffsets targets by leader broker: (partition, target, current leader epoch).
+pub type ListOffsetsTargets = BTreeMap<i32, Vec<(TopicPartition, OffsetSpec, i32)>>;
+
 /// Reads every partition of a ListOffsets response: `Ok(None)` when no offset matched (a
 /// timestamp after the last record: offset -1), the partition error otherwise.
 ///
@@ -228,26 +271,18 @@ impl Fetcher {
         now: Instant,
     ) -> Vec<(i32, ListOffsetsRequest, ListOffsetsMeta)> {
         let version = negotiated_version.clamp(MIN_LIST_OFFSETS_VERSION, MAX_LIST_OFFSETS_VERSION);
-        let mut by_broker: BTreeMap<i32, Vec<(TopicPartition, OffsetSpec, i32)>> = BTreeMap::new();
+        let mut wanted = Vec::new();
         for (tp, s) in &self.partitions {
             let PositionState::AwaitingReset(spec) = s.state else {
                 continue;
             };
-            if s.reset_in_flight.is_some() || s.backed_off(now) {
-                continue;
+            if s.reset_in_flight.is_none() && !s.backed_off(now) {
+                wanted.push((tp.clone(), spec));
             }
-            match snapshot
-                .partition(&tp.topic, tp.partition)
-                .and_then(|p| Some((p.leader.filter(|l| snapshot.brokers.contains_key(l))?, p)))
-            {
-                Some((leader, p)) => {
-                    by_broker
-                        .entry(leader)
-                        .or_default()
-                        .push((tp.clone(), spec, p.leader_epoch))
-                }
-                None => self.metadata_refresh = true,
-            }
+        }
+        let (by_broker, leaderless) = list_offsets_targets_by_leader(snapshot, wanted);
+        if !leaderless.is_empty() {
+            self.metadata_refresh = true;
         }
         let mut out = Vec::with_capacity(by_broker.len());
         for (broker, targets) in by_broker {

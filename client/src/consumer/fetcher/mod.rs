@@ -12,8 +12,18 @@
 //!
 //! # Driving it
 //!
-//! The async consumer loops: build requests, send each to its broker with the version in its
-//! meta, hand each response (or failure) back, drain records.
+//! The async consumer loops:
+//!
+//! 1. After an assignment, look up committed offsets for [`Fetcher::initializing_partitions`]
+//!    and [`Fetcher::seek_position`] them; then [`Fetcher::reset_missing_positions`] applies
+//!    `auto.offset.reset` to the rest.
+//! 2. Send what [`Fetcher::build_list_offsets_requests`] (resets),
+//!    [`Fetcher::build_validation_requests`] (KIP-320) and [`Fetcher::build_fetch_requests`]
+//!    return, each to its broker at the version in its meta, and hand every answer back to the
+//!    matching `handle_*_response` (or `handle_*_failure` when none came).
+//! 3. When [`Fetcher::take_metadata_refresh`] says so, refresh metadata before the next round;
+//!    [`Fetcher::next_retry_at`] says when backed-off partitions are due.
+//! 4. [`Fetcher::poll_records`] drains what arrived.
 //!
 //! ```
 //! use std::time::Instant;
@@ -100,8 +110,9 @@ pub use fetch::{
     fetch_version_for,
 };
 pub use list_offsets::{
-    ListOffsetsMeta, ListOffsetsOutcome, MAX_LIST_OFFSETS_VERSION, MIN_LIST_OFFSETS_VERSION,
-    OffsetAndTimestamp, OffsetSpec, build_list_offsets_request, parse_list_offsets_response,
+    ListOffsetsMeta, ListOffsetsOutcome, ListOffsetsTargets, MAX_LIST_OFFSETS_VERSION,
+    MIN_LIST_OFFSETS_VERSION, OffsetAndTimestamp, OffsetSpec, build_list_offsets_request,
+    list_offsets_targets_by_leader, parse_list_offsets_response,
 };
 pub use validation::{
     MAX_OFFSET_FOR_LEADER_EPOCH_VERSION, MIN_OFFSET_FOR_LEADER_EPOCH_VERSION, ValidationMeta,
@@ -789,13 +800,13 @@ impl Fetcher {
             IsolationLevel::ReadUncommitted => s.high_watermark?,
             IsolationLevel::ReadCommitted => s.last_stable_offset?,
         };
-        Some(end - s.position()?.offset)
+        Some(end.saturating_sub(s.position()?.offset))
     }
 
     /// Records between the log start offset and the position (Java's `partitionLead`).
     pub fn lead(&self, tp: &TopicPartition) -> Option<i64> {
         let s = self.partitions.get(tp)?;
-        Some(s.position()?.offset - s.log_start_offset?)
+        Some(s.position()?.offset.saturating_sub(s.log_start_offset?))
     }
 
     /// Partitions that may be fetched now: assigned, not paused, with a valid position (Java's

@@ -1258,4 +1258,34 @@ proptest! {
         prop_assert_eq!(seen, (start..end).collect::<Vec<_>>());
         prop_assert_eq!(f.position(&tp(0)).unwrap().offset, end);
     }
+
+    /// Arbitrary bytes in a fetch response never panic: every poll returns records or an error,
+    /// and the position never moves backwards.
+    #[test]
+    fn garbage_records_never_panic(
+        prefix in proptest::collection::vec(any::<u8>(), 0..200),
+        flip in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        level in any::<bool>(),
+    ) {
+        let mut blob = BytesMut::from(&batch(0, 3, Compression::Gzip)[..]);
+        blob.extend_from_slice(&batch(3, 2, Compression::None));
+        for (i, x) in flip {
+            let at = i.index(blob.len());
+            blob[at] ^= x | 1;
+        }
+        blob.extend_from_slice(&prefix);
+        let settings = FetchSettings {
+            isolation_level: if level { IsolationLevel::ReadCommitted } else { IsolationLevel::ReadUncommitted },
+            ..FetchSettings::default()
+        };
+        let mut f = fetcher_at(1, 0, settings);
+        fetch_once(&mut f, blob.freeze(), 5);
+        let mut last = 0;
+        for _ in 0..10 {
+            let _ = f.poll_records(2);
+            let now = f.position(&tp(0)).unwrap().offset;
+            prop_assert!(now >= last);
+            last = now;
+        }
+    }
 }
