@@ -275,8 +275,12 @@ impl Fetcher {
     }
 
     /// Clears the in-flight marks of a Fetch that failed without a response (connection lost,
-    /// timeout, encoding error) and backs its partitions off for `retry.backoff.ms`.
+    /// timeout, encoding error), backs its partitions off for `retry.backoff.ms` and raises the
+    /// metadata refresh flag.
     pub fn handle_fetch_failure(&mut self, meta: &FetchRequestMeta, now: Instant) {
+        // The broker may be gone: as Java's NetworkClient does on a disconnect, ask for fresh
+        // metadata so the next round goes to the current leaders.
+        self.metadata_refresh = true;
         let until = now + self.settings.retry_backoff;
         for tp in meta.partitions.keys() {
             if let Some(s) = self.partitions.get_mut(tp) {

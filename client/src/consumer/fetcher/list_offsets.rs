@@ -317,6 +317,9 @@ impl Fetcher {
     /// Clears the in-flight marks of a ListOffsets that failed without a response and backs
     /// its partitions off.
     pub fn handle_list_offsets_failure(&mut self, meta: &ListOffsetsMeta, now: Instant) {
+        // The broker may be gone: as Java's NetworkClient does on a disconnect, ask for fresh
+        // metadata so the next round goes to the current leaders.
+        self.metadata_refresh = true;
         let until = now + self.settings.retry_backoff;
         for tp in meta.partitions.keys() {
             if let Some(s) = self.partitions.get_mut(tp) {

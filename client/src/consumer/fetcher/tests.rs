@@ -672,7 +672,12 @@ fn top_level_error_and_network_failure_release_partitions() {
     assert_eq!(outcome.top_level_error, Some(ErrorCode::UnknownServerError));
     let later = now + Duration::from_millis(100);
     let (_, _, meta) = f.build_fetch_requests(&snap, 12, later).remove(0);
+    f.take_metadata_refresh();
     f.handle_fetch_failure(&meta, later);
+    assert!(
+        f.take_metadata_refresh(),
+        "a lost connection asks for metadata"
+    );
     assert!(f.build_fetch_requests(&snap, 12, later).is_empty());
     assert_eq!(
         f.build_fetch_requests(&snap, 12, later + Duration::from_millis(100))
