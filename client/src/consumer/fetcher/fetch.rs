@@ -106,14 +106,14 @@ pub struct FetchOutcome {
     pub throttle_time_ms: i32,
 }
 
-/// Errors that mean "the metadata is stale: refresh and retry".
+/// Errors that mean "the metadata is stale: refresh and retry" (Java's `handleInitializeErrors`).
+/// UNKNOWN_LEADER_EPOCH is not one: the broker is behind the client, so only retry later.
 fn needs_metadata_refresh(code: ErrorCode) -> bool {
     matches!(
         code,
         ErrorCode::NotLeaderOrFollower
             | ErrorCode::LeaderNotAvailable
             | ErrorCode::FencedLeaderEpoch
-            | ErrorCode::UnknownLeaderEpoch
             | ErrorCode::UnknownTopicOrPartition
             | ErrorCode::UnknownTopicId
             | ErrorCode::InconsistentTopicId
@@ -162,7 +162,8 @@ impl Fetcher {
             // have been truncated under the position; check before fetching on.
             if info.leader_epoch >= 0 {
                 match s.validated_leader_epoch {
-                    Some(seen) if seen != info.leader_epoch => {
+                    // An older epoch is stale metadata: fetch anyway (a fenced fetch refreshes).
+                    Some(seen) if seen < info.leader_epoch => {
                         if self.validate_positions && position.offset_epoch.is_some() {
                             s.state = PositionState::AwaitingValidation(position);
                             s.generation = self.next_generation;
@@ -439,8 +440,24 @@ impl Fetcher {
                             }),
                         ));
                     }
-                    code if code.is_retriable() => {
-                        // e.g. CORRUPT_MESSAGE on the broker side, REQUEST_TIMED_OUT: try again.
+                    ErrorCode::CorruptMessage => {
+                        // The broker found the log corrupt at this offset: the user decides.
+                        outcome.errors.push((tp.clone(), error));
+                        let generation = s.generation;
+                        s.backoff_until = Some(now + self.settings.retry_backoff);
+                        self.buffer.push_back((
+                            tp.clone(),
+                            generation,
+                            Buffered::Error(FetchError::Broker {
+                                partition: tp,
+                                error,
+                            }),
+                        ));
+                    }
+                    code if code.is_retriable() || code == ErrorCode::UnknownServerError => {
+                        // UNKNOWN_LEADER_EPOCH (the broker's metadata is behind ours), timeouts,
+                        // UNKNOWN_SERVER_ERROR (Java logs it and fetches again): retry after the
+                        // back-off.
                         outcome.errors.push((tp.clone(), code));
                         s.backoff_until = Some(now + self.settings.retry_backoff);
                     }

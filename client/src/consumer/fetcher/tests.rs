@@ -581,7 +581,6 @@ fn leadership_errors_refresh_metadata_and_back_off() {
     for code in [
         ErrorCode::NotLeaderOrFollower,
         ErrorCode::FencedLeaderEpoch,
-        ErrorCode::UnknownLeaderEpoch,
         ErrorCode::UnknownTopicOrPartition,
         ErrorCode::UnknownTopicId,
         ErrorCode::KafkaStorageError,
@@ -611,11 +610,35 @@ fn leadership_errors_refresh_metadata_and_back_off() {
 }
 
 #[test]
+fn unknown_leader_epoch_and_server_errors_just_retry_later() {
+    for code in [ErrorCode::UnknownLeaderEpoch, ErrorCode::UnknownServerError] {
+        let mut f = fetcher_at(1, 0, FetchSettings::default());
+        let now = Instant::now();
+        let snap = snapshot(&[1], false);
+        let (_, request, meta) = f.build_fetch_requests(&snap, 12, now).remove(0);
+        let resp = response(&meta, &request, vec![error_data(0, code)]);
+        let outcome = f.handle_fetch_response(&meta, &resp, now);
+        assert_eq!(outcome.errors, [(tp(0), code)]);
+        assert!(
+            !outcome.refresh_metadata && !f.take_metadata_refresh(),
+            "{code}"
+        );
+        assert!(f.poll_records(500).unwrap().is_empty());
+        assert!(
+            f.build_fetch_requests(&snap, 12, now).is_empty(),
+            "backed off"
+        );
+        let later = now + Duration::from_millis(100);
+        assert_eq!(f.build_fetch_requests(&snap, 12, later).len(), 1);
+    }
+}
+
+#[test]
 fn authorization_and_unknown_errors_are_user_visible() {
-    let mut f = fetcher_at(2, 0, FetchSettings::default());
+    let mut f = fetcher_at(3, 0, FetchSettings::default());
     let now = Instant::now();
     let (_, request, meta) = f
-        .build_fetch_requests(&snapshot(&[1, 1], false), 12, now)
+        .build_fetch_requests(&snapshot(&[1, 1, 1], false), 12, now)
         .remove(0);
     let resp = response(
         &meta,
@@ -623,6 +646,7 @@ fn authorization_and_unknown_errors_are_user_visible() {
         vec![
             error_data(0, ErrorCode::TopicAuthorizationFailed),
             error_data(1, ErrorCode::Unknown(4242)),
+            error_data(2, ErrorCode::CorruptMessage),
         ],
     );
     let outcome = f.handle_fetch_response(&meta, &resp, now);
@@ -635,6 +659,13 @@ fn authorization_and_unknown_errors_are_user_visible() {
         f.poll_records(500),
         Err(FetchError::Broker {
             error: ErrorCode::Unknown(4242),
+            ..
+        })
+    ));
+    assert!(matches!(
+        f.poll_records(500),
+        Err(FetchError::Broker {
+            error: ErrorCode::CorruptMessage,
             ..
         })
     ));
@@ -1087,6 +1118,15 @@ fn leader_change_validates_the_position_before_fetching_on() {
     assert_eq!(reqs[0].0, 2);
     let p = &reqs[0].1.topics[0].partitions[0];
     assert_eq!((p.fetch_offset, p.current_leader_epoch), (5, 6));
+}
+
+#[test]
+fn an_older_epoch_in_metadata_is_not_a_leader_change() {
+    let mut f = consumed_under_epoch_5(FetchSettings::default());
+    let stale = topics_snapshot_at_epoch(&[(T, &[1], false)], 4);
+    let reqs = f.build_fetch_requests(&stale, 12, Instant::now());
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].1.topics[0].partitions[0].current_leader_epoch, 4);
 }
 
 #[test]
