@@ -125,9 +125,12 @@ fn needs_metadata_refresh(code: ErrorCode) -> bool {
 }
 
 impl Fetcher {
-    /// The Fetch requests to send now, one per leader broker: every fetchable partition with a
-    /// known leader, no fetch in flight, no buffered data and no back-off (Java's
-    /// `prepareFetchRequests`). `negotiated_version` is the Fetch version agreed with the
+    /// The Fetch requests to send now, one per leader broker without a Fetch in flight: every
+    /// fetchable partition with a known leader, no fetch in flight, no buffered data and no
+    /// back-off (Java's `prepareFetchRequests`). Every request built must be answered with
+    /// [`handle_fetch_response`](Self::handle_fetch_response) or
+    /// [`handle_fetch_failure`](Self::handle_fetch_failure), or its broker and partitions stay
+    /// busy. `negotiated_version` is the Fetch version agreed with the
     /// brokers; each request's version follows [`fetch_version_for`] and is in its meta.
     ///
     /// Partitions without a leader (or whose topic is unknown) raise the metadata refresh flag.
@@ -158,6 +161,10 @@ impl Fetcher {
                 refresh = true;
                 continue;
             };
+            if self.fetching_brokers.contains_key(&leader) {
+                // One Fetch per broker at a time, as Java: the partition goes in the next one.
+                continue;
+            }
             // KIP-320: a new leader epoch since the position was validated means the log may
             // have been truncated under the position; check before fetching on.
             if info.leader_epoch >= 0 {
@@ -213,6 +220,7 @@ impl Fetcher {
                 .collect();
             let version = fetch_version_for(negotiated_version, ids.iter().all(|id| !id.is_nil()));
             let id = self.request_id();
+            self.fetching_brokers.insert(broker, id);
             let mut meta = FetchRequestMeta {
                 id,
                 broker,
@@ -275,6 +283,12 @@ impl Fetcher {
         out
     }
 
+    fn fetch_done(&mut self, meta: &FetchRequestMeta) {
+        if self.fetching_brokers.get(&meta.broker) == Some(&meta.id) {
+            self.fetching_brokers.remove(&meta.broker);
+        }
+    }
+
     /// Clears the in-flight marks of a Fetch that failed without a response (connection lost,
     /// timeout, encoding error), backs its partitions off for `retry.backoff.ms` and raises the
     /// metadata refresh flag.
@@ -282,6 +296,7 @@ impl Fetcher {
         // The broker may be gone: as Java's NetworkClient does on a disconnect, ask for fresh
         // metadata so the next round goes to the current leaders.
         self.metadata_refresh = true;
+        self.fetch_done(meta);
         let until = now + self.settings.retry_backoff;
         for tp in meta.partitions.keys() {
             if let Some(s) = self.partitions.get_mut(tp) {
@@ -307,6 +322,7 @@ impl Fetcher {
             ..FetchOutcome::default()
         };
         // Every partition of this request is no longer in flight, answered or not.
+        self.fetch_done(meta);
         for tp in meta.partitions.keys() {
             if let Some(s) = self.partitions.get_mut(tp) {
                 if s.fetch_in_flight == Some(meta.id) {

@@ -73,8 +73,10 @@
 //!
 //! # Semantics (Java's, unless noted)
 //!
-//! - One fetch per partition at a time: a partition with a Fetch in flight to any broker, or with
-//!   fetched data not yet drained, is not fetched again.
+//! - One Fetch per broker and one per partition at a time: a partition with a Fetch in flight
+//!   to any broker, or with fetched data not yet drained, is not fetched again, and a broker
+//!   with a Fetch in flight gets no other until it answers (Java's
+//!   `nodesWithPendingFetchRequests`).
 //! - Full fetches only: no fetch sessions (KIP-227), `session_id` 0 and `session_epoch` -1, which
 //!   every broker supports.
 //! - A response (or ListOffsets answer) for a partition whose position moved since the request
@@ -526,6 +528,8 @@ pub struct Fetcher {
     next_request_id: u64,
     metadata_refresh: bool,
     validate_positions: bool,
+    /// Brokers with a Fetch in flight, and its request id.
+    fetching_brokers: std::collections::HashMap<i32, u64>,
     /// Sequence for `PartitionState::last_returned`.
     drain_sequence: u64,
 }
@@ -541,6 +545,7 @@ impl Fetcher {
             next_request_id: 1,
             metadata_refresh: false,
             validate_positions: true,
+            fetching_brokers: std::collections::HashMap::new(),
             drain_sequence: 0,
         }
     }
@@ -764,6 +769,26 @@ impl Fetcher {
     /// The position of `tp`, when it has a valid one.
     pub fn position(&self, tp: &TopicPartition) -> Option<FetchPosition> {
         self.partitions.get(tp)?.position()
+    }
+
+    /// The valid position of every assigned partition (Java's `allConsumed`): what the consumer
+    /// commits, offset and leader epoch, for partitions that have one.
+    ///
+    /// ```
+    /// use kafkit::TopicPartition;
+    /// use kafkit::consumer::fetcher::{FetchPosition, FetchSettings, Fetcher};
+    ///
+    /// let mut f = Fetcher::new(FetchSettings::default());
+    /// f.assign([TopicPartition::new("t", 0), TopicPartition::new("t", 1)]);
+    /// f.seek(&TopicPartition::new("t", 1), 9)?;
+    /// assert_eq!(f.all_consumed(), [(TopicPartition::new("t", 1), FetchPosition::new(9))]);
+    /// # Ok::<(), kafkit::consumer::fetcher::FetchError>(())
+    /// ```
+    pub fn all_consumed(&self) -> Vec<(TopicPartition, FetchPosition)> {
+        self.partitions
+            .iter()
+            .filter_map(|(tp, s)| Some((tp.clone(), s.position()?)))
+            .collect()
     }
 
     /// Where `tp` stands, `None` when not assigned.

@@ -429,11 +429,15 @@ fn buffered_or_in_flight_partitions_are_not_fetched_again() {
     );
     f.handle_fetch_response(&meta, &resp, now);
     // Partition 0 has buffered data; partition 1 got no answer and is fetchable again.
-    let reqs = f.build_fetch_requests(&snap, 12, now);
-    assert_eq!(reqs[0].2.partitions(), [tp(1)]);
+    let (_, request, meta) = f.build_fetch_requests(&snap, 12, now).remove(0);
+    assert_eq!(meta.partitions(), [tp(1)]);
     f.poll_records(500).unwrap();
+    // Partition 0 is free again, but broker 1 already has a Fetch in flight.
+    assert!(f.build_fetch_requests(&snap, 12, now).is_empty());
+    let empty = response(&meta, &request, vec![partition_data(1, Bytes::new(), 0)]);
+    f.handle_fetch_response(&meta, &empty, now);
     let reqs = f.build_fetch_requests(&snap, 12, now);
-    assert_eq!(reqs[0].2.partitions(), [tp(0)]);
+    assert_eq!(reqs[0].2.partitions(), [tp(0), tp(1)]);
 }
 
 #[test]
