@@ -1338,3 +1338,12 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn state_and_records_move_between_tasks() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Fetcher>();
+    assert_send_sync::<ConsumerRecord>();
+    assert_send_sync::<FetchRequestMeta>();
+    assert_send_sync::<FetchError>();
+}
