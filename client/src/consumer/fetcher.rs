@@ -1,1 +1,0 @@
-//! SKELETON: consumer fetcher (being written).
