@@ -1430,7 +1430,6 @@ async fn slow_callbacks_then_other_partition(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: a batch's callbacks run after it is released, so the partition's next batch can be sent and complete (and run its callbacks) first"]
 async fn callbacks_of_a_partition_run_in_send_order() {
     const N: usize = 200;
     let cluster = cluster_with(&[("callback-order", 2)]).await;
@@ -1451,7 +1450,6 @@ async fn callbacks_of_a_partition_run_in_send_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: flush() returns once the batches are released, before their callbacks (and metrics) ran"]
 async fn flush_returns_after_every_callback_ran() {
     const N: usize = 100;
     let cluster = cluster_with(&[("flush-callbacks", 2)]).await;
@@ -1818,7 +1816,6 @@ async fn idempotent_stream_survives_sequence_errors() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: close() returns once the batches are released, before their callbacks ran"]
 async fn close_returns_after_every_callback_ran() {
     const N: usize = 100;
     let cluster = cluster_with(&[("close-callbacks", 2)]).await;

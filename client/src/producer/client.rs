@@ -60,7 +60,7 @@
 //! # }
 //! ```
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -213,7 +213,11 @@ impl Completion {
                 let _ = tx.send(result);
             }
             CompletionKind::Callback(f) => {
-                (f.into_inner().unwrap_or_else(|p| p.into_inner()))(result)
+                let f = f.into_inner().unwrap_or_else(|p| p.into_inner());
+                // As Java: a throwing callback is logged; the producer carries on.
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(result))).is_err() {
+                    tracing::error!("a send callback panicked");
+                }
             }
             // Counted and reported per batch by `finish`.
             CompletionKind::Forget => {}
@@ -320,6 +324,10 @@ struct Inner {
     last_refresh: Mutex<Instant>,
     /// Called with fire-and-forget records that were lost.
     error_hook: Mutex<Option<ErrorHook>>,
+    /// Completions waiting to run, in decision order ([`run_completions`]).
+    completions: Mutex<VecDeque<Finished>>,
+    /// Held by whoever runs the queued completions.
+    completion_runner: Mutex<()>,
     idempotent: bool,
     acks: Acks,
 }
@@ -445,6 +453,8 @@ impl Producer {
             refreshing: AtomicBool::new(false),
             last_refresh: Mutex::new(Instant::now()),
             error_hook: Mutex::new(None),
+            completions: Mutex::new(VecDeque::new()),
+            completion_runner: Mutex::new(()),
             idempotent,
             acks,
         });
@@ -927,10 +937,6 @@ struct Finished {
     /// Finished batches (completions taken out), deallocated only after their completions ran,
     /// so `flush`/`close` return after every callback and counter.
     batches: Vec<ProducerBatch<Completion>>,
-    /// Partitions whose request is answered, released from `in_flight` only after the
-    /// completions ran, so a partition's next batch cannot complete (and run its callbacks)
-    /// before this one's: callbacks of one partition run in send order.
-    release: Vec<TopicPartition>,
 }
 
 impl Finished {
@@ -943,7 +949,6 @@ impl Finished {
             && self.lost.is_empty()
             && self.delivered_forget == 0
             && self.batches.is_empty()
-            && self.release.is_empty()
     }
 }
 
@@ -1044,6 +1049,55 @@ fn stamp_of(state: BatchProducerState) -> BatchStamp {
     }
 }
 
+/// Queues a request's (or a sender pass's) completions. Called with the state lock held, so the
+/// queue is in the order outcomes were decided: per partition, send order.
+fn queue_completions(inner: &Inner, finished: Finished) {
+    if finished.is_empty() {
+        return;
+    }
+    inner
+        .completions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push_back(finished);
+}
+
+/// Runs queued completions in queue order, one runner at a time (whoever finds the runner
+/// free drains the queue), without the state lock: callbacks may send. So callbacks of one
+/// partition run in send order even when two requests finish at once on two threads.
+fn run_completions(inner: &Inner) {
+    loop {
+        {
+            let _runner = match inner.completion_runner.try_lock() {
+                Ok(guard) => guard,
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                // Another thread is draining; it re-checks the queue before it stops.
+                Err(std::sync::TryLockError::WouldBlock) => return,
+            };
+            loop {
+                let next = inner
+                    .completions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .pop_front();
+                match next {
+                    Some(finished) => finish(inner, finished),
+                    None => break,
+                }
+            }
+        }
+        // Something queued between the last pop and the runner's release is ours to run.
+        if inner
+            .completions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+        {
+            return;
+        }
+    }
+}
+
 fn finish(inner: &Inner, finished: Finished) {
     for (c, result) in finished.done {
         c.complete(result, &inner.metrics);
@@ -1066,13 +1120,10 @@ fn finish(inner: &Inner, finished: Finished) {
             }
         }
     }
-    if !finished.batches.is_empty() || !finished.release.is_empty() {
+    if !finished.batches.is_empty() {
         let mut state = inner.lock();
         for batch in finished.batches {
             state.acc.deallocate(batch);
-        }
-        for tp in &finished.release {
-            state.in_flight.remove(tp);
         }
     }
     inner.progress.notify_waiters();
@@ -1186,8 +1237,9 @@ async fn run_sender(inner: Arc<Inner>) {
                     for batch in state.acc.abort_queued() {
                         fail_batch(&mut state.acc, batch, ProduceError::Aborted, &mut finished);
                     }
+                    queue_completions(&inner, finished);
                 }
-                finish(&inner, finished);
+                run_completions(&inner);
                 if inner.lock().acc.incomplete_batches() == 0 {
                     return;
                 }
@@ -1383,15 +1435,14 @@ async fn run_sender(inner: Arc<Inner>) {
                     wait = Some(wait.map_or(until, |w| w.min(until)));
                 }
             }
+            queue_completions(&inner, std::mem::take(&mut finished));
             (
                 wait,
                 !check.unknown_leaders.is_empty(),
                 state.acc.incomplete_batches() == 0,
             )
         };
-        if !finished.is_empty() {
-            finish(&inner, finished);
-        }
+        run_completions(&inner);
         if unknown || stale_metadata {
             request_refresh(&inner);
         }
@@ -1454,7 +1505,7 @@ async fn send_produce(
                     let state = &mut *guard;
                     for batch in batches {
                         let tp = batch.topic_partition().clone();
-                        finished.release.push(tp.clone());
+                        state.in_flight.remove(&tp);
                         if let (Some(idem), Some(ps)) =
                             (state.idem.as_mut(), batch.producer_state())
                         {
@@ -1468,8 +1519,10 @@ async fn send_produce(
                         );
                     }
                     release_request(state, node);
+                    queue_completions(&inner, finished);
                 }
-                finish(&inner, finished);
+                run_completions(&inner);
+                inner.wake.notify_one();
                 return;
             }
             sent.iter()
@@ -1491,7 +1544,7 @@ async fn send_produce(
         let now = Instant::now();
         for (batch, outcome) in batches.into_iter().zip(outcomes) {
             let tp = batch.topic_partition().clone();
-            finished.release.push(tp.clone());
+            state.in_flight.remove(&tp);
             let stamp = batch.producer_state().map(stamp_of);
             let ctx = RetryContext {
                 record_count: batch.record_count(),
@@ -1601,8 +1654,11 @@ async fn send_produce(
             }
         }
         release_request(state, node);
+        queue_completions(&inner, finished);
     }
-    finish(&inner, finished);
+    run_completions(&inner);
+    // Whatever was decided (re-queued, split, completed) may let the sender move.
+    inner.wake.notify_one();
     if refresh {
         request_refresh(&inner);
     }
