@@ -1694,3 +1694,175 @@ impl AdminClient {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    fn client() -> AdminClient {
+        AdminClient::new(
+            AdminConfig::builder()
+                .bootstrap_servers("127.0.0.1:9")
+                .build()
+                .unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retriable_items_are_resent_alone_and_final_ones_kept() {
+        let admin = client();
+        let sent: Mutex<Vec<Vec<&str>>> = Mutex::new(Vec::new());
+        let results = admin
+            .retry_items(
+                Duration::from_secs(10),
+                ["a", "b", "c"],
+                AdminError::is_retriable,
+                |pending, _| {
+                    let round = {
+                        let mut sent = sent.lock().unwrap();
+                        sent.push(pending.clone());
+                        sent.len()
+                    };
+                    async move {
+                        Ok(pending
+                            .into_iter()
+                            .map(|k| {
+                                let r = match (k, round) {
+                                    ("a", 1) => {
+                                        Err(AdminError::broker(ErrorCode::NotController, None))
+                                    }
+                                    ("b", _) => {
+                                        Err(AdminError::broker(ErrorCode::TopicAlreadyExists, None))
+                                    }
+                                    _ => Ok(round),
+                                };
+                                (k, r)
+                            })
+                            .collect())
+                    }
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(*sent.lock().unwrap(), vec![vec!["a", "b", "c"], vec!["a"]]);
+        assert_eq!(results["a"].as_ref().unwrap(), &2);
+        assert_eq!(
+            results["b"].as_ref().unwrap_err().error_code(),
+            Some(ErrorCode::TopicAlreadyExists)
+        );
+        assert_eq!(results["c"].as_ref().unwrap(), &1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn items_still_failing_at_the_deadline_keep_their_last_error() {
+        let admin = client();
+        let started = Instant::now();
+        let results: ItemResults<&str, ()> = admin
+            .retry_items(
+                Duration::from_secs(3),
+                ["a"],
+                AdminError::is_retriable,
+                |pending, _| async move {
+                    Ok(pending
+                        .into_iter()
+                        .map(|k| {
+                            (
+                                k,
+                                Err(AdminError::broker(ErrorCode::LeaderNotAvailable, None)),
+                            )
+                        })
+                        .collect())
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            results["a"].as_ref().unwrap_err().error_code(),
+            Some(ErrorCode::LeaderNotAvailable)
+        );
+        assert!(started.elapsed() <= Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_that_hangs_times_out() {
+        let admin = client();
+        let err = admin
+            .retry(Duration::from_secs(2), |_| {
+                std::future::pending::<Result<(), AdminError>>()
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AdminError::Timeout(d) if d == Duration::from_secs(2)));
+        let results: ItemResults<&str, ()> = admin
+            .retry_items(
+                Duration::from_secs(2),
+                ["x"],
+                AdminError::is_retriable,
+                |_, _| std::future::pending(),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(results["x"], Err(AdminError::Timeout(_))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_non_retriable_failure_is_not_retried() {
+        let admin = client();
+        let calls = Mutex::new(0);
+        let err = admin
+            .retry(Duration::from_secs(5), |_| {
+                *calls.lock().unwrap() += 1;
+                async { Err::<(), _>(AdminError::broker(ErrorCode::InvalidPartitions, None)) }
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_code(), Some(ErrorCode::InvalidPartitions));
+        assert_eq!(*calls.lock().unwrap(), 1);
+    }
+
+    #[test]
+    fn unknown_topics_are_final_for_topic_operations() {
+        let unknown = AdminError::broker(ErrorCode::UnknownTopicOrPartition, None);
+        assert!(unknown.is_retriable());
+        assert!(!retriable_topic_error(&unknown));
+        assert!(retriable_topic_error(&AdminError::broker(
+            ErrorCode::NotController,
+            None
+        )));
+    }
+
+    #[test]
+    fn config_resources_are_routed_and_recognised() {
+        let targets = AdminClient::config_targets(vec![
+            ConfigResource::Topic("a".into()),
+            ConfigResource::Broker(2),
+            ConfigResource::Topic("b".into()),
+        ]);
+        assert_eq!(targets[&None].len(), 2);
+        assert_eq!(targets[&Some(2)], vec![ConfigResource::Broker(2)]);
+        assert_eq!(
+            AdminClient::resource_of(4, "2"),
+            Some(ConfigResource::Broker(2))
+        );
+        assert_eq!(
+            AdminClient::resource_of(2, "t"),
+            Some(ConfigResource::Topic("t".into()))
+        );
+        assert_eq!(AdminClient::resource_of(4, "x"), None);
+        assert_eq!(AdminClient::resource_of(8, "x"), None);
+    }
+
+    #[test]
+    fn remaining_time_is_positive_and_bounded() {
+        let now = Instant::now();
+        assert_eq!(remaining_ms(now), 1);
+        assert!(remaining_ms(now + Duration::from_secs(1)) <= 1000);
+        assert_eq!(
+            remaining_ms(now + Duration::from_secs(u32::MAX as u64)),
+            i32::MAX
+        );
+    }
+}
