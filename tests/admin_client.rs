@@ -113,8 +113,9 @@ async fn settled(admin: &AdminClient, topic: &str) -> TopicDescription {
             tokio::time::Instant::now() < deadline,
             "topic {topic} did not settle: {d:?}"
         );
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(20)).await; // polling back-off, not a sync
+        // Metadata is not pushed to clients: ask again after a short back-off (the condition
+        // above, not this pause, is what the test waits on).
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
