@@ -315,6 +315,32 @@ async fn topics_partitions_and_their_errors() {
         .await
         .expect("validate");
     validated["dry-run"].as_ref().expect("valid");
+    let names: Vec<String> = admin
+        .list_topics(false, opts())
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert!(!names.contains(&"dry-run".to_string()), "{names:?}");
+    let defaults = admin
+        .create_topics(vec![NewTopic::with_defaults("defaults")], opts())
+        .await
+        .expect("create with broker defaults")["defaults"]
+        .clone()
+        .expect("created with broker defaults");
+    let described = settled(&admin, "defaults").await;
+    assert_eq!(described.partitions.len() as i32, defaults.partitions);
+    assert_eq!(
+        described.partitions[0].replicas.len() as i16,
+        defaults.replication_factor
+    );
+    admin
+        .delete_topics(&["defaults"], opts())
+        .await
+        .expect("delete")["defaults"]
+        .as_ref()
+        .expect("deleted");
     let again = admin
         .create_topics(vec![NewTopic::new("orders", 3, 2)], opts())
         .await
@@ -362,6 +388,15 @@ async fn topics_partitions_and_their_errors() {
         .expect("create partitions");
     grown["orders"].as_ref().expect("grown");
     assert_eq!(settled(&admin, "orders").await.partitions.len(), 5);
+    let validated = admin
+        .create_partitions(
+            BTreeMap::from([("orders".to_string(), NewPartitions::increase_to(9))]),
+            opts().validate_only(true),
+        )
+        .await
+        .expect("validate partitions");
+    validated["orders"].as_ref().expect("valid");
+    assert_eq!(describe(&admin, "orders").await.partitions.len(), 5);
     for requested in [5, 2] {
         let refused = admin
             .create_partitions(
@@ -1236,4 +1271,136 @@ async fn not_controller_is_retried() {
         .unwrap();
     assert_eq!(code(&refused["refused"]), Some(ErrorCode::PolicyViolation));
     assert_eq!(admin_requests(&cluster, ApiKey::CreateTopics).len(), 4);
+}
+
+/// The same operations with every admin API pinned to its oldest version kafkit implements
+/// (the older request and response layouts: DeleteTopics topic names, OffsetFetch without
+/// groups, FindCoordinator with one key, ...).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oldest_versions_work_too() {
+    use kafkit::messages::ApiKey;
+    let cluster = cluster().await;
+    let config = AdminConfig::builder()
+        .bootstrap_servers(cluster.bootstrap_servers())
+        .default_api_timeout(WAIT)
+        .build()
+        .unwrap();
+    let mut connection = config.connection_config();
+    for api in [
+        ApiKey::CreateTopics,
+        ApiKey::DeleteTopics,
+        ApiKey::CreatePartitions,
+        ApiKey::DescribeConfigs,
+        ApiKey::IncrementalAlterConfigs,
+        ApiKey::AlterConfigs,
+        ApiKey::ListGroups,
+        ApiKey::DescribeGroups,
+        ApiKey::DeleteGroups,
+        ApiKey::OffsetFetch,
+        ApiKey::ListOffsets,
+        ApiKey::DeleteRecords,
+        ApiKey::DescribeCluster,
+        ApiKey::FindCoordinator,
+    ] {
+        let range = connection.api_versions.range(api).expect("implemented");
+        // Listing all of a group's offsets needs OffsetFetch v2 (v1 needs the partitions).
+        let oldest = if api == ApiKey::OffsetFetch {
+            range.min.max(2)
+        } else {
+            range.min
+        };
+        connection.api_versions = connection.api_versions.with_range(api, oldest, oldest);
+    }
+    let admin = AdminClient::with_connection_config(config, connection).unwrap();
+
+    // CreateTopics v2 cannot ask for broker defaults: a clear error, nothing sent.
+    let results = admin
+        .create_topics(
+            vec![
+                NewTopic::new("old", 2, 2).with_config("retention.ms", "100000"),
+                NewTopic::with_defaults("old-defaults"),
+            ],
+            opts(),
+        )
+        .await
+        .unwrap();
+    results["old"]
+        .as_ref()
+        .expect("created at the oldest version");
+    assert_eq!(
+        code(&results["old-defaults"]),
+        Some(ErrorCode::UnsupportedVersion)
+    );
+    assert_eq!(settled(&admin, "old").await.partitions.len(), 2);
+    let c = admin.describe_cluster(opts()).await.unwrap();
+    assert_eq!(c.brokers.len(), 3);
+    let grown = admin
+        .create_partitions(
+            BTreeMap::from([("old".to_string(), NewPartitions::increase_to(3))]),
+            opts(),
+        )
+        .await
+        .unwrap();
+    grown["old"].as_ref().expect("grown");
+    let topic = ConfigResource::Topic("old".into());
+    assert_eq!(
+        config_value(&configs(&admin, topic.clone()).await, "retention.ms").map(|(v, _)| v),
+        Some("100000".to_string())
+    );
+    let altered = admin
+        .incremental_alter_configs(
+            BTreeMap::from([(
+                topic.clone(),
+                vec![AlterConfigOp::set("retention.ms", "5000")],
+            )]),
+            opts(),
+        )
+        .await
+        .unwrap();
+    altered[&topic].as_ref().expect("altered");
+    assert_eq!(
+        config_value(&configs(&admin, topic.clone()).await, "retention.ms").map(|(v, _)| v),
+        Some("5000".to_string())
+    );
+
+    settled(&admin, "old").await;
+    produce(&cluster, "old", 3, 4).await;
+    let tp = TopicPartition::new("old", 2);
+    let latest = admin
+        .list_offsets(BTreeMap::from([(tp.clone(), OffsetSpec::Latest)]), opts())
+        .await
+        .unwrap();
+    assert_eq!(latest[&tp].clone().unwrap().offset, 4);
+    let low = admin
+        .delete_records(BTreeMap::from([(tp.clone(), 2)]), opts())
+        .await
+        .unwrap();
+    assert_eq!(low[&tp].clone().unwrap(), 2);
+
+    let mut membership = member(&cluster, "old-group", "old").await;
+    membership
+        .commit_offsets(&BTreeMap::from([(tp.clone(), OffsetAndMetadata::new(3))]))
+        .await
+        .unwrap();
+    let g = admin.describe_groups(&["old-group"], opts()).await.unwrap()["old-group"]
+        .clone()
+        .unwrap();
+    assert_eq!(g.members.len(), 1);
+    assert!(
+        admin
+            .list_groups(opts())
+            .await
+            .unwrap()
+            .iter()
+            .any(|g| g.group_id == "old-group" && g.state.is_none())
+    );
+    let lag = admin.group_lag("old-group", opts()).await.unwrap();
+    assert_eq!(lag[&tp].lag, 1);
+    membership.leave("done").await.unwrap();
+    admin.delete_groups(&["old-group"], opts()).await.unwrap()["old-group"]
+        .as_ref()
+        .expect("deleted");
+    admin.delete_topics(&["old"], opts()).await.unwrap()["old"]
+        .as_ref()
+        .expect("deleted");
 }

@@ -144,9 +144,31 @@ impl AdminClient {
     /// # Ok::<(), kafkit::config::ConfigError>(())
     /// ```
     pub fn new(config: AdminConfig) -> Result<AdminClient, ConfigError> {
+        let connection = config.connection_config();
+        Self::with_connection_config(config, connection)
+    }
+
+    /// A client whose connections use `connection` instead of the settings `config` implies
+    /// (for instance a narrower [`ApiVersionTable`](crate::protocol::versions::ApiVersionTable)
+    /// to pin API versions).
+    ///
+    /// ```
+    /// use kafkit::admin::{AdminClient, AdminConfig};
+    /// use kafkit::messages::ApiKey;
+    ///
+    /// let config = AdminConfig::builder().bootstrap_servers("localhost:9092").build()?;
+    /// let mut connection = config.connection_config();
+    /// connection.api_versions = connection.api_versions.with_range(ApiKey::CreateTopics, 2, 4);
+    /// let admin = AdminClient::with_connection_config(config, connection)?;
+    /// # Ok::<(), kafkit::config::ConfigError>(())
+    /// ```
+    pub fn with_connection_config(
+        config: AdminConfig,
+        connection: crate::net::ConnectionConfig,
+    ) -> Result<AdminClient, ConfigError> {
         config.validate()?;
         let pool = Arc::new(ConnectionPool::new(
-            config.connection_config(),
+            connection,
             config.bootstrap_servers.clone(),
         ));
         let metadata = Metadata::new(pool.clone(), false);
