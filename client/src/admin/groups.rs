@@ -43,7 +43,7 @@ impl AdminClient {
     }
 
     /// Groups' state, protocol and members with their decoded assignments (DescribeGroups,
-    /// sent to each group's coordinator). A group that does not exist is reported in state
+    /// sent to each group's coordinator, one request per coordinator). A group that does not exist is reported in state
     /// `Dead` (or with `GROUP_ID_NOT_FOUND` by newer brokers).
     ///
     /// ```no_run
@@ -66,10 +66,16 @@ impl AdminClient {
             group_ids.iter().map(|g| g.to_string()),
             AdminError::is_retriable,
             |pending, _| async move {
-                let mut results = BTreeMap::new();
-                for group in pending {
-                    let outcome = self.describe_group(&group).await;
-                    results.insert(group, outcome);
+                let (coordinators, mut results) = self.by_coordinator(pending).await;
+                for (coordinator, (conn, groups)) in coordinators {
+                    let outcome = self
+                        .describe_on(coordinator, &conn, &groups, &mut results)
+                        .await;
+                    if let Err(e) = outcome {
+                        for group in groups {
+                            results.insert(group, Err(e.clone()));
+                        }
+                    }
                 }
                 Ok(results)
             },
@@ -77,16 +83,60 @@ impl AdminClient {
         .await
     }
 
-    async fn describe_group(&self, group: &str) -> Result<GroupDescription, AdminError> {
-        let (coordinator, conn) = self.coordinator(group).await?;
+    /// Finds each group's coordinator: groups by coordinator id (with its connection), and the
+    /// groups whose coordinator could not be found, with why.
+    async fn by_coordinator<T>(
+        &self,
+        groups: Vec<String>,
+    ) -> (
+        BTreeMap<i32, (Arc<Connection>, Vec<String>)>,
+        ItemResults<String, T>,
+    ) {
+        let mut coordinators: BTreeMap<i32, (Arc<Connection>, Vec<String>)> = BTreeMap::new();
+        let mut failed = BTreeMap::new();
+        for group in groups {
+            match self.coordinator(&group).await {
+                Ok((id, conn)) => coordinators
+                    .entry(id)
+                    .or_insert((conn, Vec::new()))
+                    .1
+                    .push(group),
+                Err(e) => {
+                    failed.insert(group, Err(e));
+                }
+            }
+        }
+        (coordinators, failed)
+    }
+
+    /// One DescribeGroups request for `groups` to their coordinator.
+    async fn describe_on(
+        &self,
+        coordinator: i32,
+        conn: &Connection,
+        groups: &[String],
+        results: &mut ItemResults<String, GroupDescription>,
+    ) -> Result<(), AdminError> {
         let version = conn.versions().version(ApiKey::DescribeGroups)?;
-        let request = DescribeGroupsRequest::default().with_groups(vec![GroupId(s(group))]);
+        let request = DescribeGroupsRequest::default()
+            .with_groups(groups.iter().map(|g| GroupId(s(g))).collect());
         let response = conn.send_with_version(request, version).await?;
-        let described = response
-            .groups
-            .into_iter()
-            .find(|g| g.group_id.0.as_str() == group)
-            .ok_or_else(|| missing(format!("group '{group}'")))?;
+        for group in groups {
+            results.insert(group.clone(), Err(missing(format!("group '{group}'"))));
+        }
+        for described in response.groups {
+            let group = described.group_id.0.to_string();
+            if let Some(slot) = results.get_mut(&group) {
+                *slot = Self::group_description(coordinator, described);
+            }
+        }
+        Ok(())
+    }
+
+    fn group_description(
+        coordinator: i32,
+        described: kafka_protocol::messages::describe_groups_response::DescribedGroup,
+    ) -> Result<GroupDescription, AdminError> {
         if let Some(e) =
             AdminError::from_response(described.error_code, described.error_message.as_ref())
         {
@@ -110,7 +160,7 @@ impl AdminClient {
             });
         }
         Ok(GroupDescription {
-            group_id: group.to_owned(),
+            group_id: described.group_id.0.to_string(),
             state: described.group_state.to_string(),
             protocol_type: described.protocol_type.to_string(),
             protocol: described.protocol_data.to_string(),
@@ -119,7 +169,7 @@ impl AdminClient {
         })
     }
 
-    /// Deletes groups with no members (DeleteGroups, sent to each group's coordinator):
+    /// Deletes groups with no members (DeleteGroups, one request per coordinator):
     /// `NON_EMPTY_GROUP` while members remain, `GROUP_ID_NOT_FOUND` for an unknown group.
     ///
     /// ```no_run
@@ -139,26 +189,35 @@ impl AdminClient {
             group_ids.iter().map(|g| g.to_string()),
             AdminError::is_retriable,
             |pending, _| async move {
-                let mut results = BTreeMap::new();
-                for group in pending {
+                let (coordinators, mut results) = self.by_coordinator(pending).await;
+                for (_, (conn, groups)) in coordinators {
                     let outcome: Result<(), AdminError> = async {
-                        let (_, conn) = self.coordinator(&group).await?;
                         let version = conn.versions().version(ApiKey::DeleteGroups)?;
                         let request = DeleteGroupsRequest::default()
-                            .with_groups_names(vec![GroupId(s(&group))]);
+                            .with_groups_names(groups.iter().map(|g| GroupId(s(g))).collect());
                         let response = conn.send_with_version(request, version).await?;
-                        let result = response
-                            .results
-                            .iter()
-                            .find(|r| r.group_id.0.as_str() == group)
-                            .ok_or_else(|| missing(format!("group '{group}'")))?;
-                        match AdminError::from_response(result.error_code, None::<&String>) {
-                            Some(e) => Err(e),
-                            None => Ok(()),
+                        for group in &groups {
+                            results.insert(group.clone(), Err(missing(format!("group '{group}'"))));
                         }
+                        for r in response.results {
+                            if let Some(slot) = results.get_mut(r.group_id.0.as_str()) {
+                                *slot = match AdminError::from_response(
+                                    r.error_code,
+                                    None::<&String>,
+                                ) {
+                                    Some(e) => Err(e),
+                                    None => Ok(()),
+                                };
+                            }
+                        }
+                        Ok(())
                     }
                     .await;
-                    results.insert(group, outcome);
+                    if let Err(e) = outcome {
+                        for group in groups {
+                            results.insert(group, Err(e.clone()));
+                        }
+                    }
                 }
                 Ok(results)
             },
