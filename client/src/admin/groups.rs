@@ -43,8 +43,8 @@ impl AdminClient {
     }
 
     /// Groups' state, protocol and members with their decoded assignments (DescribeGroups,
-    /// sent to each group's coordinator, one request per coordinator). A group that does not exist is reported in state
-    /// `Dead` (or with `GROUP_ID_NOT_FOUND` by newer brokers).
+    /// one request per coordinator). A group that does not exist is reported in state `Dead`
+    /// (or with `GROUP_ID_NOT_FOUND` by newer brokers).
     ///
     /// ```no_run
     /// # async fn example(admin: kafkit::admin::AdminClient) -> Result<(), kafkit::admin::AdminError> {
