@@ -580,3 +580,34 @@ pub fn assert_stored_codec(cluster: &kafkit_testbroker::Cluster, topic: &str, co
         "{topic}: batches stored with other codecs than {codec}: {stored:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// kafka-python's admin client (tests/admin_client.rs)
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `tests/interop/admin_kafka_python.py BOOTSTRAP COMMAND [ARG]` with `python` and
+/// returns its output lines (trailing whitespace trimmed). Panics when it fails.
+pub fn kafka_python_admin(
+    python: &str,
+    bootstrap: &str,
+    command: &str,
+    arg: Option<&str>,
+) -> Vec<String> {
+    let mut cmd = Command::new(python);
+    cmd.arg(interop_script("admin_kafka_python.py"))
+        .arg(bootstrap)
+        .arg(command);
+    if let Some(arg) = arg {
+        cmd.arg(arg);
+    }
+    let out = run_ok(
+        &format!("kafka-python admin {command}"),
+        cmd,
+        None,
+        Duration::from_secs(120),
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim_end().to_string())
+        .collect()
+}
