@@ -1,0 +1,2 @@
+//! kafkit command-line tool (being written).
+fn main() {}
