@@ -392,7 +392,13 @@ impl<C> ProducerBatch<C> {
         std::mem::take(&mut self.completions)
     }
 
-    /// Seals an open batch (compression, header, CRC); a no-op once closed.
+    /// Seals an open batch (compression, header, CRC); a no-op once sealed. Batches drained
+    /// with [`RecordAccumulator::drain_unsealed_with`] must be sealed before they are sent: the
+    /// producer does it after releasing its lock, so compression never blocks appends.
+    pub fn seal(&mut self) {
+        self.close();
+    }
+
     fn close(&mut self) {
         if let BatchState::Open(_) = self.state {
             let BatchState::Open(builder) =
@@ -877,6 +883,45 @@ impl<C> RecordAccumulator<C> {
         now: Instant,
         mut stamp: impl FnMut(&TopicPartition, i32) -> Option<BatchProducerState>,
     ) -> Vec<ProducerBatch<C>> {
+        self.drain_inner(
+            node,
+            partitions_of_node,
+            max_request_size,
+            now,
+            &mut stamp,
+            true,
+        )
+    }
+
+    /// [`drain_with`](Self::drain_with) without sealing the batches: the caller seals each one
+    /// ([`ProducerBatch::seal`]) before sending it, e.g. outside a lock.
+    pub fn drain_unsealed_with(
+        &mut self,
+        node: i32,
+        partitions_of_node: &[TopicPartition],
+        max_request_size: usize,
+        now: Instant,
+        mut stamp: impl FnMut(&TopicPartition, i32) -> Option<BatchProducerState>,
+    ) -> Vec<ProducerBatch<C>> {
+        self.drain_inner(
+            node,
+            partitions_of_node,
+            max_request_size,
+            now,
+            &mut stamp,
+            false,
+        )
+    }
+
+    fn drain_inner(
+        &mut self,
+        node: i32,
+        partitions_of_node: &[TopicPartition],
+        max_request_size: usize,
+        now: Instant,
+        stamp: &mut impl FnMut(&TopicPartition, i32) -> Option<BatchProducerState>,
+        seal: bool,
+    ) -> Vec<ProducerBatch<C>> {
         let n = partitions_of_node.len();
         let mut out = Vec::new();
         if n == 0 {
@@ -911,7 +956,9 @@ impl<C> RecordAccumulator<C> {
                     batch.state = BatchState::Failed(e);
                 }
             }
-            batch.close();
+            if seal {
+                batch.close();
+            }
             size = size.saturating_add(batch.estimated_size());
             out.push(batch);
         }

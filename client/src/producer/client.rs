@@ -1325,7 +1325,7 @@ async fn run_sender(inner: Arc<Inner>) {
                     HashSet::new()
                 };
                 let idem = &mut state.idem;
-                let mut batches = state.acc.drain_with(
+                let mut batches = state.acc.drain_unsealed_with(
                     node,
                     &parts,
                     inner.config.max_request_size(),
@@ -1469,9 +1469,48 @@ async fn run_sender(inner: Arc<Inner>) {
 async fn send_produce(
     inner: Arc<Inner>,
     node: i32,
-    batches: Vec<ProducerBatch<Completion>>,
+    mut batches: Vec<ProducerBatch<Completion>>,
     snapshot: Arc<MetadataSnapshot>,
 ) {
+    // Seal (compress, CRC) here, outside the producer's lock, so appends never wait on it.
+    for batch in &mut batches {
+        batch.seal();
+    }
+    if batches.iter().any(|b| b.error().is_some()) {
+        let mut finished = Finished::new();
+        {
+            let mut guard = inner.lock();
+            let state = &mut *guard;
+            let mut kept = Vec::with_capacity(batches.len());
+            for batch in batches {
+                let Some(e) = batch.error().map(|e| e.to_string()) else {
+                    kept.push(batch);
+                    continue;
+                };
+                let tp = batch.topic_partition().clone();
+                state.in_flight.remove(&tp);
+                if let (Some(idem), Some(ps)) = (state.idem.as_mut(), batch.producer_state()) {
+                    let _ = idem.on_unresolved(&tp, stamp_of(ps));
+                }
+                fail_batch(
+                    &mut state.acc,
+                    batch,
+                    ProduceError::Request(e),
+                    &mut finished,
+                );
+            }
+            batches = kept;
+            if batches.is_empty() {
+                release_request(state, node);
+            }
+            queue_completions(&inner, finished);
+        }
+        run_completions(&inner);
+        inner.wake.notify_one();
+        if batches.is_empty() {
+            return;
+        }
+    }
     let sent: Vec<TopicPartition> = batches
         .iter()
         .map(|b| b.topic_partition().clone())
