@@ -9,11 +9,11 @@
 //! | [`protocol`] | request/response framing, header versions, error codes, version negotiation (sans-IO) | sockets, tokio, clocks |
 //! | [`record`] | the record batch v2 codec and compression (sans-IO, the hot path) | sockets, tokio, clocks |
 //! | [`net`] | TCP connections that pipeline requests, the per-broker connection pool | metadata, retries of user data |
-| [`cluster`] | the metadata snapshot (brokers, topics, leaders, epochs) and its refresh | sockets directly |
-| [`config`], [`serde`] | Java-style property tables; serializers and deserializers | I/O |
-| [`producer`] | the async `Producer`: partitioners, batching, retries, idempotence, four send modes | framing details |
-| [`consumer`] | consumer groups, assignors, fetch positions and records | framing details |
-| [`admin`] | topics, partitions, configs, groups, offsets | framing details |
+//! | [`cluster`] | the metadata snapshot (brokers, topics, leaders, epochs) and its refresh | sockets directly |
+//! | [`config`], [`serde`] | Java-style property tables; serializers and deserializers | I/O |
+//! | [`producer`] | the async `Producer`: partitioners, batching, retries, idempotence, four send modes | framing details |
+//! | [`consumer`] | consumer groups, assignors, fetch positions and records | framing details |
+//! | [`admin`] | topics, partitions, configs, groups, offsets | framing details |
 //!
 //! API messages themselves come from the [`kafka_protocol`] crate, re-exported as
 //! [`messages`]; kafkit owns the framing around them and the record batch format inside them.
