@@ -754,3 +754,40 @@ async fn metadata_max_age_notices_added_partitions() {
     producer.close().await;
     cluster.shutdown().await;
 }
+
+#[tokio::test]
+async fn metrics_report_rates_batch_sizes_and_compression() {
+    let cluster = cluster_with(&[("metered", 2)]).await;
+    let producer = Producer::new(
+        config(&cluster)
+            .set("compression.type", "gzip")
+            .unwrap()
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    for i in 0..500u32 {
+        producer
+            .send_and_forget(ProducerRecord::<String, _>::new(
+                "metered",
+                format!("{i:05} the same words again and again and again"),
+            ))
+            .await
+            .unwrap();
+    }
+    producer.flush().await;
+    let m = producer.metrics();
+    assert_eq!(m.records_sent, 500);
+    assert!(m.batches_sent >= 1 && m.average_batch_bytes() > 0.0, "{m:?}");
+    assert!(
+        m.compression_ratio() < 0.5,
+        "gzip of repetitive values: {}",
+        m.compression_ratio()
+    );
+    assert!(m.records_per_second() > 0.0 && m.bytes_per_second() > 0.0);
+    assert_eq!(m.buffer_used, 0, "everything released after flush");
+    assert_eq!(m.buffer_total, 32 * 1024 * 1024);
+    assert_eq!(m.buffer_use(), 0.0);
+    producer.close().await;
+    cluster.shutdown().await;
+}

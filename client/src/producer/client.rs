@@ -259,11 +259,22 @@ impl Future for DeliveryFuture {
     }
 }
 
-/// Producer counters, readable from the handle ([`Producer::metrics`]).
+/// Producer counters, readable from the handle ([`Producer::metrics`]), with the rates and
+/// ratios Java's producer metrics report derived from them.
 ///
 /// ```
-/// let m = kafkit::producer::client::ProducerMetrics::default();
-/// assert_eq!(m.records_sent, 0);
+/// use std::time::Duration;
+/// let m = kafkit::producer::client::ProducerMetrics {
+///     records_sent: 1_000,
+///     batches_sent: 10,
+///     bytes_sent: 40_000,
+///     uncompressed_bytes_sent: 100_000,
+///     uptime: Duration::from_secs(2),
+///     ..Default::default()
+/// };
+/// assert_eq!(m.records_per_second(), 500.0);
+/// assert_eq!(m.average_batch_bytes(), 4_000.0);
+/// assert_eq!(m.compression_ratio(), 0.4);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ProducerMetrics {
@@ -281,6 +292,53 @@ pub struct ProducerMetrics {
     pub requests_sent: u64,
     /// Bytes of `buffer.memory` in use now.
     pub buffer_used: u64,
+    /// `buffer.memory`: the most `buffer_used` can reach.
+    pub buffer_total: u64,
+    /// What `bytes_sent` would have been without compression.
+    pub uncompressed_bytes_sent: u64,
+    /// Time since the producer was created.
+    pub uptime: Duration,
+}
+
+impl ProducerMetrics {
+    /// Acknowledged records per second since the producer was created.
+    pub fn records_per_second(&self) -> f64 {
+        per_second(self.records_sent, self.uptime)
+    }
+
+    /// Record-batch bytes sent per second since the producer was created.
+    pub fn bytes_per_second(&self) -> f64 {
+        per_second(self.bytes_sent, self.uptime)
+    }
+
+    /// Mean size of a sent batch, in bytes (Java's `batch-size-avg`).
+    pub fn average_batch_bytes(&self) -> f64 {
+        ratio(self.bytes_sent, self.batches_sent)
+    }
+
+    /// Compressed over uncompressed bytes (Java's `compression-rate-avg`); 1.0 without
+    /// compression, or before anything was sent.
+    pub fn compression_ratio(&self) -> f64 {
+        if self.uncompressed_bytes_sent == 0 {
+            1.0
+        } else {
+            ratio(self.bytes_sent, self.uncompressed_bytes_sent)
+        }
+    }
+
+    /// The share of `buffer.memory` in use now, 0.0 to 1.0.
+    pub fn buffer_use(&self) -> f64 {
+        ratio(self.buffer_used, self.buffer_total)
+    }
+}
+
+fn per_second(count: u64, over: Duration) -> f64 {
+    let secs = over.as_secs_f64();
+    if secs > 0.0 { count as f64 / secs } else { 0.0 }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
 
 #[derive(Debug, Default)]
@@ -290,6 +348,7 @@ struct Metrics {
     retries: AtomicU64,
     batches_sent: AtomicU64,
     bytes_sent: AtomicU64,
+    uncompressed_bytes_sent: AtomicU64,
     requests_sent: AtomicU64,
 }
 
@@ -324,6 +383,8 @@ struct Inner {
     last_refresh: Mutex<Instant>,
     /// Called with fire-and-forget records that were lost.
     error_hook: Mutex<Option<ErrorHook>>,
+    /// When the producer was created (for rates).
+    created: Instant,
     /// Completions waiting to run, in decision order ([`run_completions`]).
     completions: Mutex<VecDeque<Finished>>,
     /// Held by whoever runs the queued completions.
@@ -453,6 +514,7 @@ impl Producer {
             refreshing: AtomicBool::new(false),
             last_refresh: Mutex::new(Instant::now()),
             error_hook: Mutex::new(None),
+            created: Instant::now(),
             completions: Mutex::new(VecDeque::new()),
             completion_runner: Mutex::new(()),
             idempotent,
@@ -674,6 +736,9 @@ impl Producer {
             bytes_sent: m.bytes_sent.load(Ordering::Relaxed),
             requests_sent: m.requests_sent.load(Ordering::Relaxed),
             buffer_used: inner.lock().acc.buffer_used() as u64,
+            buffer_total: inner.config.buffer_memory() as u64,
+            uncompressed_bytes_sent: m.uncompressed_bytes_sent.load(Ordering::Relaxed),
+            uptime: inner.created.elapsed(),
         }
     }
 
@@ -1473,9 +1538,15 @@ async fn send_produce(
     snapshot: Arc<MetadataSnapshot>,
 ) {
     // Seal (compress, CRC) here, outside the producer's lock, so appends never wait on it.
+    let mut uncompressed = 0u64;
     for batch in &mut batches {
+        uncompressed += batch.estimated_size() as u64;
         batch.seal();
     }
+    inner
+        .metrics
+        .uncompressed_bytes_sent
+        .fetch_add(uncompressed, Ordering::Relaxed);
     if batches.iter().any(|b| b.error().is_some()) {
         let mut finished = Finished::new();
         {
