@@ -10,10 +10,14 @@
 //! | [`record`] | `ConsumerRecord`: one record handed to the user (zero-copy `Bytes`) |
 //! | [`assignor`] | the `Assignor` trait, `range`, `roundrobin`, `sticky`, `cooperative-sticky`, and the ConsumerProtocol subscription/assignment bytes (sans-IO) |
 //! | [`fetcher`] | per-partition fetch positions, Fetch requests and the judgement of Fetch responses (sans-IO) |
+//! | [`client`] | the async `Consumer` (Java's `KafkaConsumer`), the rebalance listener |
 //! | [`group`] | classic group membership: FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit/OffsetFetch |
 
 pub mod assignor;
+pub mod client;
 pub mod config;
 pub mod fetcher;
 pub mod group;
 pub mod record;
+
+pub use client::{Consumer, ConsumerError, RebalanceContext, RebalanceListener};
