@@ -1278,7 +1278,7 @@ impl Consumer {
     /// # drop(stream);
     /// # }
     /// ```
-    pub fn stream(&mut self) -> impl Stream<Item = Result<ConsumerRecord, ConsumerError>> + '_ {
+    pub fn stream(&mut self) -> RecordStream<'_> {
         RecordStream {
             state: StreamState::Idle(self),
         }
@@ -1346,8 +1346,42 @@ enum StreamState<'a> {
     Empty,
 }
 
-struct RecordStream<'a> {
+/// The records of a [`Consumer`] as a [`futures_core::Stream`] (from [`Consumer::stream`]).
+/// It ends (`None`) when the consumer is closed; errors are yielded and the stream goes on.
+///
+/// ```no_run
+/// # async fn example(consumer: &mut kafkit::consumer::client::Consumer) -> Result<(), kafkit::consumer::client::ConsumerError> {
+/// let mut records = consumer.stream();
+/// while let Some(record) = records.next().await {
+///     let record = record?;
+///     println!("{}@{}", record.partition, record.offset);
+/// #   break;
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub struct RecordStream<'a> {
     state: StreamState<'a>,
+}
+
+impl std::fmt::Debug for RecordStream<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordStream").finish_non_exhaustive()
+    }
+}
+
+impl RecordStream<'_> {
+    /// The next record (as `StreamExt::next` would give), without needing a stream utility
+    /// crate. Cancellation-safe.
+    ///
+    /// ```no_run
+    /// # async fn example(consumer: &mut kafkit::consumer::client::Consumer) {
+    /// if let Some(Ok(record)) = consumer.stream().next().await { println!("{}", record.offset); }
+    /// # }
+    /// ```
+    pub async fn next(&mut self) -> Option<Result<ConsumerRecord, ConsumerError>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
 }
 
 impl Stream for RecordStream<'_> {

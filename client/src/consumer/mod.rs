@@ -20,4 +20,4 @@ pub mod fetcher;
 pub mod group;
 pub mod record;
 
-pub use client::{Consumer, ConsumerError, RebalanceContext, RebalanceListener};
+pub use client::{Consumer, ConsumerError, RebalanceContext, RebalanceListener, RecordStream};
