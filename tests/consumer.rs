@@ -199,6 +199,7 @@ fn member(
     stop: tokio::sync::watch::Receiver<bool>,
     seen: tokio::sync::mpsc::UnboundedSender<(String, i32, i64, String)>,
     name: &'static str,
+    assigned: std::sync::Arc<std::sync::Mutex<Vec<TopicPartition>>>,
 ) -> tokio::task::JoinHandle<Consumer> {
     let config = config(cluster, Some(group))
         .enable_auto_commit(false)
@@ -216,6 +217,7 @@ fn member(
             if !records.is_empty() {
                 consumer.commit().await.unwrap();
             }
+            *assigned.lock().unwrap() = consumer.assignment();
         }
         consumer
     })
@@ -227,6 +229,7 @@ async fn two_members_split_partitions_and_read_every_record_once() {
     let first = produce(&cluster, "split", 0, 90, Compression::None).await;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (a_has, b_has) = (Default::default(), Default::default());
     let a = member(
         &cluster,
         "splitters",
@@ -234,10 +237,34 @@ async fn two_members_split_partitions_and_read_every_record_once() {
         stop.clone(),
         tx.clone(),
         "a",
+        std::sync::Arc::clone(&a_has),
     );
-    let b = member(&cluster, "splitters", "split", stop.clone(), tx, "b");
+    let b = member(
+        &cluster,
+        "splitters",
+        "split",
+        stop.clone(),
+        tx,
+        "b",
+        std::sync::Arc::clone(&b_has),
+    );
     let mut seen = Vec::new();
     let deadline = Instant::now() + WAIT;
+    // Wait (collecting records) until the group is stable with both members owning partitions.
+    let split = |x: &std::sync::Mutex<Vec<TopicPartition>>,
+                 y: &std::sync::Mutex<Vec<TopicPartition>>| {
+        let (x, y) = (x.lock().unwrap(), y.lock().unwrap());
+        !x.is_empty() && !y.is_empty() && x.len() + y.len() == PARTITIONS as usize
+    };
+    while !split(&a_has, &b_has) {
+        if let Ok(Some(got)) = tokio::time::timeout(Duration::from_millis(50), rx.recv()).await {
+            seen.push(got);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the group never split the partitions"
+        );
+    }
     // More records while both run.
     let second = produce(&cluster, "split", 90, 90, Compression::None).await;
     let total = first.len() + second.len();
@@ -279,17 +306,22 @@ async fn commits_round_trip_and_a_restarted_consumer_resumes() {
     let mut consumer = Consumer::new(cfg()).unwrap();
     consumer.subscribe(&["resume"]).unwrap();
     let read = poll_until(&mut consumer, |r| !r.is_empty()).await;
-    consumer.commit().await.unwrap();
     let tps: Vec<TopicPartition> = (0..PARTITIONS)
         .map(|p| TopicPartition::new("resume", p))
         .collect();
+    // position() resolves partitions that have no position yet; commit() covers them all.
+    let mut positions = BTreeMap::new();
+    for tp in &tps {
+        positions.insert(tp.clone(), consumer.position(tp).await.unwrap());
+    }
+    consumer.commit().await.unwrap();
     let committed = consumer.committed(&tps).await.unwrap();
     for tp in &tps {
-        let position = consumer.position(tp).await.unwrap();
-        match &committed[tp] {
-            Some(c) => assert_eq!(c.offset, position, "{tp}"),
-            None => panic!("{tp}: the commit covers every assigned partition"),
-        }
+        assert_eq!(
+            committed[tp].as_ref().map(|c| c.offset),
+            Some(positions[tp]),
+            "{tp}"
+        );
     }
     // An explicit commit with metadata.
     let tp0 = TopicPartition::new("resume", 0);
@@ -582,10 +614,22 @@ async fn close_leaves_the_group_and_the_other_member_takes_over_quickly() {
     let mut a = Consumer::new(cfg()).unwrap();
     a.subscribe_with_listener(&["handover"], events.clone())
         .unwrap();
-    poll_until(&mut a, |_| true).await;
+    let deadline = Instant::now() + WAIT;
+    while a.assignment().len() < PARTITIONS as usize {
+        assert!(Instant::now() < deadline, "a never joined");
+        a.poll(Duration::from_millis(100)).await.unwrap();
+    }
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let b = member(&cluster, "handovers", "handover", stop, tx, "b");
+    let b = member(
+        &cluster,
+        "handovers",
+        "handover",
+        stop,
+        tx,
+        "b",
+        Default::default(),
+    );
     // Keep `a` polling until the partitions are split.
     let deadline = Instant::now() + WAIT;
     while a.assignment().len() == PARTITIONS as usize {
