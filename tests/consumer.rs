@@ -5,6 +5,8 @@
 //!
 //! Every wait polls until a condition holds, with a deadline; nothing sleeps to synchronise.
 
+#![allow(clippy::cloned_ref_to_slice_refs)] // `&[tp.clone()]` reads better in tests
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
