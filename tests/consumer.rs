@@ -655,3 +655,76 @@ async fn close_leaves_the_group_and_the_other_member_takes_over_quickly() {
     a.close().await.unwrap();
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_consumer_deserializes_and_stops_at_a_bad_record() {
+    use kafkit::consumer::typed::TypedConsumer;
+    let cluster = cluster(&["typed"]).await;
+    let producer = Producer::new(
+        ProducerConfig::builder()
+            .bootstrap_servers(cluster.bootstrap_servers())
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let values: [&[u8]; 4] = [
+        &1i64.to_be_bytes(),
+        &2i64.to_be_bytes(),
+        b"bad",
+        &4i64.to_be_bytes(),
+    ];
+    for v in values {
+        producer
+            .send_and_wait(
+                ProducerRecord::new("typed".to_string(), v.to_vec())
+                    .with_key(b"k".to_vec())
+                    .with_partition(0),
+            )
+            .await
+            .unwrap();
+    }
+    producer.close().await;
+    let tp = TopicPartition::new("typed", 0);
+    let mut typed: TypedConsumer<String, i64> =
+        TypedConsumer::new(Consumer::new(config(&cluster, None).build().unwrap()).unwrap());
+    typed.consumer_mut().assign(vec![tp.clone()]).unwrap();
+    let deadline = Instant::now() + WAIT;
+    let mut got = Vec::new();
+    let error = loop {
+        assert!(Instant::now() < deadline, "no deserialization error");
+        match typed.poll(Duration::from_millis(200)).await {
+            Ok(records) => got.extend(records),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(
+        got.iter()
+            .map(|r| (r.key.clone(), r.value))
+            .collect::<Vec<_>>(),
+        [
+            (Some("k".to_string()), Some(1)),
+            (Some("k".to_string()), Some(2))
+        ]
+    );
+    match error {
+        ConsumerError::Deserialize {
+            partition, offset, ..
+        } => {
+            assert_eq!((partition, offset), (tp.clone(), 2));
+        }
+        other => panic!("expected Deserialize, got {other:?}"),
+    }
+    // Seeking past the bad record goes on.
+    typed.consumer_mut().seek(&tp, 3).unwrap();
+    let deadline = Instant::now() + WAIT;
+    let next = loop {
+        assert!(Instant::now() < deadline, "record after the bad one");
+        let records = typed.poll(Duration::from_millis(200)).await.unwrap();
+        if let Some(r) = records.into_iter().next() {
+            break r;
+        }
+    };
+    assert_eq!((next.record.offset, next.value), (3, Some(4)));
+    typed.into_inner().close().await.unwrap();
+    cluster.shutdown().await;
+}

@@ -107,6 +107,19 @@ pub enum ConsumerError {
         /// The broker's error.
         error: ErrorCode,
     },
+    /// A record's key or value could not be deserialized (a
+    /// [`TypedConsumer`](super::typed::TypedConsumer)). The partition's position is left at
+    /// the record: seek past it to go on.
+    #[error("cannot deserialize the record at {partition} offset {offset}: {source}")]
+    Deserialize {
+        /// The partition.
+        partition: TopicPartition,
+        /// The record's offset.
+        offset: i64,
+        /// What was wrong.
+        #[source]
+        source: Arc<crate::serde::SerdeError>,
+    },
     /// The operation needs a `group.id` (subscribe, commit, committed).
     #[error("this operation needs a group.id")]
     NoGroupId,
