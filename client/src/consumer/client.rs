@@ -609,7 +609,7 @@ impl Consumer {
             self.maybe_auto_commit();
             self.update_positions().await?;
             self.maybe_refresh_metadata(deadline).await;
-            self.learn_versions().await;
+            self.learn_versions(deadline).await;
             // Register for wake-ups before looking, so an answer in between is not missed.
             let notified = self.shared.wake.notified();
             let records = {
@@ -805,9 +805,11 @@ impl Consumer {
         }
         self.last_metadata_refresh = Some(now);
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        // Bounded by the caller's deadline (at least a short moment, so a zero-timeout poll
+        // still makes progress; an abandoned refresh is harmless).
         let limit = deadline
             .saturating_duration_since(now)
-            .max(self.config.request_timeout());
+            .max(Duration::from_millis(100));
         match tokio::time::timeout(limit, self.metadata.refresh(Some(&names))).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::debug!(error = %e, "metadata refresh failed"),
@@ -815,12 +817,15 @@ impl Consumer {
         }
     }
 
-    /// Learns the API versions from any broker once.
-    async fn learn_versions(&mut self) {
+    /// Learns the API versions from any broker once (giving up at `deadline`, to try again at
+    /// the next round).
+    async fn learn_versions(&mut self, deadline: Instant) {
         if lock(&self.shared.versions).fetch.is_some() {
             return;
         }
-        if let Ok((_, conn)) = self.metadata.pool().any().await {
+        let limit = deadline.max(Instant::now() + Duration::from_millis(100));
+        if let Ok(Ok((_, conn))) = tokio::time::timeout_at(limit, self.metadata.pool().any()).await
+        {
             let v = conn.versions();
             let mut seen = lock(&self.shared.versions);
             seen.fetch = v.version(ApiKey::Fetch).ok();
@@ -1069,7 +1074,7 @@ impl Consumer {
             }
             self.update_positions().await?;
             self.maybe_refresh_metadata(deadline).await;
-            self.learn_versions().await;
+            self.learn_versions(deadline).await;
             let notified = self.shared.wake.notified();
             // Errors of the reset (e.g. authorization) surface through poll_records.
             if lock(&self.shared.fetcher).position(tp).is_some() {
