@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use kafkit::TopicPartition;
 use kafkit::consumer::client::{Consumer, ConsumerError, RebalanceContext, RebalanceListener};
-use kafkit::consumer::config::{AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder};
+use kafkit::consumer::config::{
+    AssignmentStrategy, AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder,
+};
 use kafkit::consumer::group::OffsetAndMetadata;
 use kafkit::consumer::record::ConsumerRecord;
 use kafkit::producer::client::Producer;
@@ -193,7 +195,8 @@ async fn subscribe_and_poll_read_every_codec_in_order() {
     cluster.shutdown().await;
 }
 
-/// Runs one group member in a task: polls, commits after every poll, until `stop`.
+/// Runs one group member in a task: polls, commits after every poll, until `stop`. Groups
+/// named `coop-*` use the cooperative-sticky assignor, others the default (range, eager).
 fn member(
     cluster: &Cluster,
     group: &str,
@@ -203,10 +206,12 @@ fn member(
     name: &'static str,
     assigned: std::sync::Arc<std::sync::Mutex<Vec<TopicPartition>>>,
 ) -> tokio::task::JoinHandle<Consumer> {
-    let config = config(cluster, Some(group))
-        .enable_auto_commit(false)
-        .build()
-        .unwrap();
+    let mut config = config(cluster, Some(group));
+    config.enable_auto_commit(false);
+    if group.starts_with("coop-") {
+        config.partition_assignment_strategy([AssignmentStrategy::CooperativeSticky]);
+    }
+    let config = config.build().unwrap();
     tokio::spawn(async move {
         let mut consumer = Consumer::new(config).unwrap();
         consumer.subscribe(&[topic]).unwrap();
@@ -227,6 +232,15 @@ fn member(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_members_split_partitions_and_read_every_record_once() {
+    split_between_two_members("splitters").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_cooperative_members_split_partitions_and_read_every_record_once() {
+    split_between_two_members("coop-splitters").await;
+}
+
+async fn split_between_two_members(group: &str) {
     let cluster = cluster(&["split"]).await;
     let first = produce(&cluster, "split", 0, 90, Compression::None).await;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -234,7 +248,7 @@ async fn two_members_split_partitions_and_read_every_record_once() {
     let (a_has, b_has) = (Default::default(), Default::default());
     let a = member(
         &cluster,
-        "splitters",
+        group,
         "split",
         stop.clone(),
         tx.clone(),
@@ -243,7 +257,7 @@ async fn two_members_split_partitions_and_read_every_record_once() {
     );
     let b = member(
         &cluster,
-        "splitters",
+        group,
         "split",
         stop.clone(),
         tx,
