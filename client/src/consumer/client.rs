@@ -650,6 +650,38 @@ impl Consumer {
         }
     }
 
+    /// For the stream: a record that can be handed out without any housekeeping (no rebalance
+    /// pending, no auto-commit due, no commit error to report), or `None` to go through `poll`.
+    fn take_ready_record(&mut self) -> Option<Result<ConsumerRecord, ConsumerError>> {
+        if self.closed || self.subscription == Subscription::None {
+            return None;
+        }
+        if self.config.enable_auto_commit()
+            && self.group.is_some()
+            && Instant::now() >= self.next_auto_commit
+        {
+            return None;
+        }
+        if lock(&self.async_commit_error).is_some() {
+            return None;
+        }
+        if let (Subscription::Topics(_), Some(group)) = (&self.subscription, &self.group) {
+            match group.try_read() {
+                Ok(g) if !g.needs_rejoin() && g.fatal_error().is_none() => {}
+                _ => return None,
+            }
+        }
+        let taken = lock(&self.shared.fetcher).poll_records(1);
+        match taken {
+            Ok(mut records) => {
+                let record = records.pop()?;
+                self.send_requests();
+                Some(Ok(record))
+            }
+            Err(e) => Some(Err(e.into())),
+        }
+    }
+
     /// Runs a rebalance if the group needs one.
     async fn maybe_rebalance(&mut self) -> Result<(), ConsumerError> {
         let Some(group) = self.group.clone() else {
@@ -1409,6 +1441,10 @@ impl Stream for RecordStream<'_> {
         loop {
             match std::mem::replace(&mut self.state, StreamState::Empty) {
                 StreamState::Idle(consumer) => {
+                    if let Some(ready) = consumer.take_ready_record() {
+                        self.state = StreamState::Idle(consumer);
+                        return Poll::Ready(Some(ready));
+                    }
                     // One record per poll: positions never run ahead of what was yielded.
                     let fut: PollFuture<'_> = Box::pin(async move {
                         let r = consumer.poll_max(Duration::from_secs(3600), 1).await;
