@@ -742,3 +742,38 @@ async fn typed_consumer_deserializes_and_stops_at_a_bad_record() {
     typed.into_inner().close().await.unwrap();
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsubscribe_revokes_and_a_new_subscription_rejoins() {
+    let cluster = cluster(&["first", "second"]).await;
+    produce(&cluster, "second", 0, 6, Compression::None).await;
+    let events = Recorder::default();
+    let mut consumer = Consumer::new(config(&cluster, Some("switchers")).build().unwrap()).unwrap();
+    consumer
+        .subscribe_with_listener(&["first"], events.clone())
+        .unwrap();
+    let deadline = Instant::now() + WAIT;
+    while consumer.assignment().is_empty() {
+        assert!(Instant::now() < deadline, "never joined");
+        consumer.poll(Duration::from_millis(100)).await.unwrap();
+    }
+    consumer.unsubscribe();
+    assert!(consumer.assignment().is_empty());
+    assert!(matches!(
+        consumer.poll(Duration::from_millis(10)).await,
+        Err(ConsumerError::IllegalState(_))
+    ));
+    consumer.subscribe(&["second"]).unwrap();
+    let records = poll_until(&mut consumer, |r| r.len() >= 6).await;
+    assert!(records.iter().all(|r| &*r.topic == "second"));
+    assert!(
+        consumer
+            .assignment()
+            .iter()
+            .all(|tp| &*tp.topic == "second")
+    );
+    let seen = events.0.lock().unwrap().clone();
+    assert_eq!(seen[..2], ["assigned 3", "revoked 3"], "{seen:?}");
+    consumer.close().await.unwrap();
+    cluster.shutdown().await;
+}

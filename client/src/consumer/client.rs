@@ -305,6 +305,8 @@ pub struct Consumer {
     /// Error of the last `commit_async`, reported by the next poll.
     async_commit_error: Arc<Mutex<Option<GroupError>>>,
     last_metadata_refresh: Option<Instant>,
+    /// `unsubscribe` was called while in the group: leave before anything else.
+    leave_pending: bool,
     closed: bool,
 }
 
@@ -417,6 +419,7 @@ impl Consumer {
             listener: None,
             async_commit_error: Arc::new(Mutex::new(None)),
             last_metadata_refresh: None,
+            leave_pending: false,
             closed: false,
         })
     }
@@ -453,14 +456,10 @@ impl Consumer {
             return Ok(());
         }
         let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
-        // Only `poll` takes the lock exclusively, and it holds `&mut self`.
-        match group.try_write() {
-            Ok(mut g) => g.subscribe(topics.clone()),
-            Err(_) => {
-                return Err(ConsumerError::IllegalState(
-                    "a commit is in flight; retry".into(),
-                ));
-            }
+        // The membership learns the topics now if its lock is free (a background commit may
+        // share it), else at the next poll, before any join.
+        if let Ok(mut g) = group.try_write() {
+            g.subscribe(topics.clone());
         }
         self.subscription = Subscription::Topics(topics);
         Ok(())
@@ -527,20 +526,9 @@ impl Consumer {
             }
         }
         lock(&self.shared.fetcher).assign(Vec::new());
-        if let Some(group) = &self.group {
-            if let Ok(mut g) = group.try_write() {
-                g.subscribe(Vec::new());
-                if g.generation().is_some() {
-                    // Leave in the background; the membership stays usable for commits.
-                    let group = group.clone();
-                    tokio::spawn(async move {
-                        let mut g = group.write().await;
-                        if let Err(e) = g.leave("the consumer unsubscribed").await {
-                            tracing::warn!(error = %e, "leaving the group failed");
-                        }
-                    });
-                }
-            }
+        if matches!(self.subscription, Subscription::Topics(_)) {
+            // LeaveGroup goes out at the next poll or close (before any new join).
+            self.leave_pending = true;
         }
         self.subscription = Subscription::None;
     }
@@ -593,6 +581,7 @@ impl Consumer {
         max: usize,
     ) -> Result<Vec<ConsumerRecord>, ConsumerError> {
         self.check_open()?;
+        self.leave_if_pending().await;
         if self.subscription == Subscription::None {
             return Err(ConsumerError::IllegalState(
                 "poll() without subscribe() or assign()".into(),
@@ -682,11 +671,36 @@ impl Consumer {
         }
     }
 
+    /// Sends the LeaveGroup an `unsubscribe` asked for.
+    async fn leave_if_pending(&mut self) {
+        if !std::mem::take(&mut self.leave_pending) {
+            return;
+        }
+        if let Some(group) = &self.group {
+            let mut g = group.write().await;
+            g.subscribe(Vec::new());
+            if g.generation().is_some() {
+                if let Err(e) = g.leave("the consumer unsubscribed").await {
+                    tracing::warn!(error = %e, "leaving the group failed");
+                }
+            }
+        }
+    }
+
     /// Runs a rebalance if the group needs one.
     async fn maybe_rebalance(&mut self) -> Result<(), ConsumerError> {
         let Some(group) = self.group.clone() else {
             return Ok(());
         };
+        if let Subscription::Topics(topics) = &self.subscription {
+            let mut sorted = topics.clone();
+            sorted.sort();
+            sorted.dedup();
+            let stale = group.read().await.subscription() != sorted.as_slice();
+            if stale {
+                group.write().await.subscribe(sorted);
+            }
+        }
         let (needs, lost, protocol, fatal) = {
             let g = group.read().await;
             let lost = g.status().borrow().partitions_lost;
