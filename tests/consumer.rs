@@ -777,3 +777,62 @@ async fn unsubscribe_revokes_and_a_new_subscription_rejoins() {
     consumer.close().await.unwrap();
     cluster.shutdown().await;
 }
+
+/// A rough throughput number: `cargo test --release -p kafkit-examples --test consumer
+/// throughput -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, not a check"]
+async fn throughput() {
+    const N: usize = 200_000;
+    let cluster = cluster(&["bulk"]).await;
+    let producer = Producer::new(
+        ProducerConfig::builder()
+            .bootstrap_servers(cluster.bootstrap_servers())
+            .linger(Duration::from_millis(5))
+            .compression(Compression::None)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let payload = vec![b'x'; 100];
+    let mut last = None;
+    for i in 0..N {
+        last = Some(
+            producer
+                .send(
+                    ProducerRecord::<Vec<u8>, _>::new("bulk".to_string(), {
+                        let mut v = payload.clone();
+                        v[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                        v
+                    })
+                    .with_partition(i as i32 % PARTITIONS),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    last.unwrap().await.unwrap();
+    producer.flush().await;
+    producer.close().await;
+    let mut consumer = Consumer::new(config(&cluster, None).build().unwrap()).unwrap();
+    consumer
+        .assign(
+            (0..PARTITIONS)
+                .map(|p| TopicPartition::new("bulk", p))
+                .collect(),
+        )
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut n = 0;
+    while n < N {
+        n += consumer.poll(Duration::from_secs(1)).await.unwrap().len();
+    }
+    let elapsed = start.elapsed();
+    println!(
+        "consumed {n} uncompressed records of 100 B in {elapsed:?}: {:.0} records/s",
+        n as f64 / elapsed.as_secs_f64()
+    );
+    assert_eq!(n, N);
+    consumer.close().await.unwrap();
+    cluster.shutdown().await;
+}
