@@ -614,6 +614,12 @@ impl RebalanceListener for Recorder {
             .unwrap()
             .push(format!("revoked {}", partitions.len()));
     }
+    fn on_partitions_lost(&mut self, partitions: &[TopicPartition], _: &mut RebalanceContext) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("lost {}", partitions.len()));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -833,6 +839,48 @@ async fn throughput() {
         n as f64 / elapsed.as_secs_f64()
     );
     assert_eq!(n, N);
+    consumer.close().await.unwrap();
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_stops_polling_leaves_and_reports_its_partitions_lost() {
+    let cluster = cluster(&["slow"]).await;
+    let events = Recorder::default();
+    let interval = Duration::from_millis(1500);
+    let mut consumer = Consumer::new(
+        config(&cluster, Some("slowpokes"))
+            .max_poll_interval(interval)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    consumer
+        .subscribe_with_listener(&["slow"], events.clone())
+        .unwrap();
+    let deadline = Instant::now() + WAIT;
+    while consumer.assignment().is_empty() {
+        assert!(Instant::now() < deadline, "never joined");
+        consumer.poll(Duration::from_millis(100)).await.unwrap();
+    }
+    // The scenario itself: the application does not poll for longer than max.poll.interval.ms.
+    tokio::time::sleep(interval * 2).await;
+    let deadline = Instant::now() + WAIT;
+    while !events
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| e.starts_with("lost"))
+    {
+        assert!(Instant::now() < deadline, "{:?}", events.0.lock().unwrap());
+        consumer.poll(Duration::from_millis(100)).await.unwrap();
+    }
+    // It rejoins and owns the partitions again.
+    while consumer.assignment().len() < PARTITIONS as usize {
+        assert!(Instant::now() < deadline, "never rejoined");
+        consumer.poll(Duration::from_millis(100)).await.unwrap();
+    }
     consumer.close().await.unwrap();
     cluster.shutdown().await;
 }

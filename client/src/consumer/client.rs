@@ -279,6 +279,89 @@ struct Shared {
     wake: Notify,
     /// Negotiated versions learned from connections (lowered when a broker knows less).
     versions: Mutex<ApiVersionsSeen>,
+    /// When the application last polled (for `max.poll.interval.ms`).
+    poll_clock: Mutex<PollClock>,
+}
+
+/// The `max.poll.interval.ms` bookkeeping shared with the watchdog task.
+#[derive(Debug)]
+struct PollClock {
+    /// When the last poll returned (or the consumer was created).
+    last_poll: Instant,
+    /// A poll is running (a join inside it may take long; that is not the application's fault).
+    in_poll: bool,
+    /// The watchdog left the group because the application did not poll in time.
+    left_for_poll_timeout: bool,
+}
+
+/// Marks a poll as running; on drop (return or cancellation) restarts the poll clock.
+struct InPoll<'a>(&'a Mutex<PollClock>);
+
+impl<'a> InPoll<'a> {
+    fn start(clock: &'a Mutex<PollClock>) -> Self {
+        lock(clock).in_poll = true;
+        InPoll(clock)
+    }
+}
+
+impl Drop for InPoll<'_> {
+    fn drop(&mut self) {
+        let mut c = lock(self.0);
+        c.in_poll = false;
+        c.last_poll = Instant::now();
+    }
+}
+
+/// Java's poll timeout: when the application has not polled for `max.poll.interval.ms`, the
+/// member leaves the group so the others can take its partitions; the next poll reports them
+/// lost and rejoins.
+async fn poll_watchdog(
+    shared: std::sync::Weak<Shared>,
+    group: Arc<RwLock<GroupMembership>>,
+    interval: Duration,
+) {
+    loop {
+        let Some(s) = shared.upgrade() else {
+            return;
+        };
+        let (due, in_poll, left) = {
+            let c = lock(&s.poll_clock);
+            (c.last_poll + interval, c.in_poll, c.left_for_poll_timeout)
+        };
+        drop(s);
+        let now = Instant::now();
+        if in_poll || left || now < due {
+            let next = if now < due {
+                due
+            } else {
+                now + interval.min(Duration::from_secs(1))
+            };
+            tokio::time::sleep_until(next).await;
+            continue;
+        }
+        let mut g = group.write().await;
+        let Some(s) = shared.upgrade() else {
+            return;
+        };
+        let still_late = {
+            let c = lock(&s.poll_clock);
+            !c.in_poll && Instant::now() >= c.last_poll + interval
+        };
+        if still_late && g.generation().is_some() {
+            tracing::warn!(
+                group = %g.settings().group_id,
+                ?interval,
+                "no poll within max.poll.interval.ms: leaving the group"
+            );
+            if let Err(e) = g.leave("consumer poll timeout has expired").await {
+                tracing::warn!(error = %e, "leaving the group failed");
+            }
+            lock(&s.poll_clock).left_for_poll_timeout = true;
+        } else {
+            // Not a member (or polled meanwhile): look again later.
+            lock(&s.poll_clock).last_poll = Instant::now();
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -308,6 +391,16 @@ pub struct Consumer {
     /// `unsubscribe` was called while in the group: leave before anything else.
     leave_pending: bool,
     closed: bool,
+    /// The `max.poll.interval.ms` watchdog (group members only).
+    watchdog: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        if let Some(w) = self.watchdog.take() {
+            w.abort();
+        }
+    }
 }
 
 impl std::fmt::Debug for Consumer {
@@ -405,11 +498,16 @@ impl Consumer {
             )?))),
             _ => None,
         };
-        Ok(Consumer {
+        let consumer = Consumer {
             shared: Arc::new(Shared {
                 fetcher: Mutex::new(Fetcher::new(fetch_settings(&config))),
                 wake: Notify::new(),
                 versions: Mutex::new(ApiVersionsSeen::default()),
+                poll_clock: Mutex::new(PollClock {
+                    last_poll: Instant::now(),
+                    in_poll: false,
+                    left_for_poll_timeout: false,
+                }),
             }),
             next_auto_commit: Instant::now() + config.auto_commit_interval(),
             config,
@@ -421,7 +519,17 @@ impl Consumer {
             last_metadata_refresh: None,
             leave_pending: false,
             closed: false,
-        })
+            watchdog: None,
+        };
+        let mut consumer = consumer;
+        if let Some(group) = &consumer.group {
+            consumer.watchdog = Some(tokio::spawn(poll_watchdog(
+                Arc::downgrade(&consumer.shared),
+                group.clone(),
+                consumer.config.max_poll_interval(),
+            )));
+        }
+        Ok(consumer)
     }
 
     fn check_open(&self) -> Result<(), ConsumerError> {
@@ -581,6 +689,8 @@ impl Consumer {
         max: usize,
     ) -> Result<Vec<ConsumerRecord>, ConsumerError> {
         self.check_open()?;
+        let shared = self.shared.clone();
+        let _in_poll = InPoll::start(&shared.poll_clock);
         self.leave_if_pending().await;
         if self.subscription == Subscription::None {
             return Err(ConsumerError::IllegalState(
@@ -664,6 +774,8 @@ impl Consumer {
         match taken {
             Ok(mut records) => {
                 let record = records.pop()?;
+                // Handing out a record counts as a poll for `max.poll.interval.ms`.
+                lock(&self.shared.poll_clock).last_poll = Instant::now();
                 self.send_requests();
                 Some(Ok(record))
             }
@@ -718,7 +830,8 @@ impl Consumer {
             return Ok(());
         }
         let owned = self.assignment();
-        if lost && !owned.is_empty() {
+        let poll_timeout = std::mem::take(&mut lock(&self.shared.poll_clock).left_for_poll_timeout);
+        if (lost || poll_timeout) && !owned.is_empty() {
             tracing::warn!(partitions = ?owned, "partitions lost");
             let mut ctx = self.context();
             if let Some(l) = &self.listener {
@@ -1361,11 +1474,15 @@ impl Consumer {
         if self.closed {
             return Ok(());
         }
+        if let Some(w) = self.watchdog.take() {
+            w.abort();
+        }
         let mut result = Ok(());
         if let Some(group) = self.group.clone() {
             let owned = self.assignment();
             if matches!(self.subscription, Subscription::Topics(_)) && !owned.is_empty() {
-                let lost = group.read().await.status().borrow().partitions_lost;
+                let lost = group.read().await.status().borrow().partitions_lost
+                    || lock(&self.shared.poll_clock).left_for_poll_timeout;
                 if lost {
                     let mut ctx = self.context();
                     if let Some(l) = &self.listener {
