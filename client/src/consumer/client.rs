@@ -17,6 +17,17 @@
 //! * The group membership sits behind a `tokio::sync::RwLock`: joins take it exclusively (from
 //!   `poll`), commits share it (so [`Consumer::commit_async`] can run in a task).
 //! * Rebalance listener callbacks run inside `poll` (and `unsubscribe`/`close`), like Java.
+//! * `max.poll.interval.ms`: a watchdog task (group members only) leaves the group when the
+//!   application has not polled for that long outside a poll; the next poll reports the
+//!   partitions lost and rejoins (Java's poll timeout).
+//! * Heartbeats are the group layer's own task; auto-commit runs from `poll` in a background
+//!   task every `auto.commit.interval.ms`, before a revocation, and on `close`.
+//!
+//! # Not done (vs. Java)
+//!
+//! * Regex subscriptions, `enforceRebalance`, `wakeup`, metrics, `beginningOffsets`/
+//!   `endOffsets` as calls (use `seek_to_*` + `position`), the KIP-848 consumer protocol.
+//! * A join inside `poll` is bounded by `default.api.timeout.ms`, not by the poll timeout.
 //!
 //! ```no_run
 //! use std::time::Duration;
