@@ -869,16 +869,30 @@ impl Consumer {
             assigned = ?generation.assignment,
             "joined the group"
         );
+        // Everything up to the commits below is synchronous, so a poll cancelled after the join
+        // still leaves the new assignment installed.
+        let mut revoke_ctx = self.context();
         if !revoked.is_empty() {
-            self.revoke(&group, &revoked).await;
+            if self.config.enable_auto_commit() {
+                revoke_ctx.commit_consumed(&revoked);
+            }
+            if let Some(l) = &self.listener {
+                lock(l).on_partitions_revoked(&revoked, &mut revoke_ctx);
+            }
         }
-        lock(&self.shared.fetcher).add_assignment(added.clone());
+        {
+            let mut f = lock(&self.shared.fetcher);
+            f.remove_assignment(&revoked);
+            f.add_assignment(added.clone());
+        }
         let mut ctx = self.context();
         if let Some(l) = &self.listener {
             lock(l).on_partitions_assigned(&added, &mut ctx);
         }
-        self.apply_context(&group, ctx).await;
+        self.apply_seeks(&mut ctx);
         self.shared.wake.notify_one();
+        self.apply_context(&group, revoke_ctx).await;
+        self.apply_context(&group, ctx).await;
         Ok(())
     }
 
@@ -899,17 +913,27 @@ impl Consumer {
         lock(&self.shared.fetcher).remove_assignment(partitions);
     }
 
-    async fn apply_context(&mut self, group: &Arc<RwLock<GroupMembership>>, ctx: RebalanceContext) {
+    /// Seeks a listener asked for.
+    fn apply_seeks(&mut self, ctx: &mut RebalanceContext) {
+        let mut fetcher = lock(&self.shared.fetcher);
+        for (tp, offset) in ctx.seeks.drain(..) {
+            if let Err(e) = fetcher.seek(&tp, offset) {
+                tracing::warn!(error = %e, "seek from a rebalance listener failed");
+            }
+        }
+    }
+
+    /// Carries out what a listener asked for: seeks, then commits.
+    async fn apply_context(
+        &mut self,
+        group: &Arc<RwLock<GroupMembership>>,
+        mut ctx: RebalanceContext,
+    ) {
+        self.apply_seeks(&mut ctx);
         if !ctx.commits.is_empty() {
             let g = group.read().await;
             if let Err(e) = g.commit_offsets(&ctx.commits).await {
                 tracing::warn!(error = %e, "commit in a rebalance failed");
-            }
-        }
-        let mut fetcher = lock(&self.shared.fetcher);
-        for (tp, offset) in ctx.seeks {
-            if let Err(e) = fetcher.seek(&tp, offset) {
-                tracing::warn!(error = %e, "seek from a rebalance listener failed");
             }
         }
     }
