@@ -10,10 +10,17 @@
 //! | [`record`] | `ConsumerRecord`: one record handed to the user (zero-copy `Bytes`) |
 //! | [`assignor`] | the `Assignor` trait, `range`, `roundrobin`, `sticky`, `cooperative-sticky`, and the ConsumerProtocol subscription/assignment bytes (sans-IO) |
 //! | [`fetcher`] | per-partition fetch positions, Fetch requests and the judgement of Fetch responses (sans-IO) |
+//! | [`client`] | the async `Consumer` (Java's `KafkaConsumer`), the rebalance listener |
+//! | [`typed`] | `TypedConsumer`: the consumer with key/value deserializers |
 //! | [`group`] | classic group membership: FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit/OffsetFetch |
 
 pub mod assignor;
+pub mod client;
 pub mod config;
 pub mod fetcher;
 pub mod group;
 pub mod record;
+pub mod typed;
+
+pub use client::{Consumer, ConsumerError, RebalanceContext, RebalanceListener, RecordStream};
+pub use typed::{TypedConsumer, TypedConsumerRecord};
