@@ -84,9 +84,7 @@ async fn describe(
         .map_err(|e| admin_failure(connect, e))?;
     let description: Option<GroupDescription> = match described.remove(group) {
         Some(Ok(d)) => Some(d),
-        Some(Err(e))
-            if e.error_code() == Some(kafkit::protocol::ErrorCode::GroupIdNotFound) =>
-        {
+        Some(Err(e)) if e.error_code() == Some(kafkit::protocol::ErrorCode::GroupIdNotFound) => {
             None
         }
         Some(Err(e)) => {
@@ -224,7 +222,10 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert!(lines[0].starts_with("GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG"));
         let cols: Vec<&str> = lines[1].split_whitespace().collect();
-        assert_eq!(cols, ["g", "t", "0", "7", "10", "3", "m-1", "/127.0.0.1", "c"]);
+        assert_eq!(
+            cols,
+            ["g", "t", "0", "7", "10", "3", "m-1", "/127.0.0.1", "c"]
+        );
         let cols: Vec<&str> = lines[2].split_whitespace().collect();
         assert_eq!(cols, ["g", "t", "1", "-", "4", "-", "-", "-", "-"]);
         assert_eq!(rows[0].lag(), Some(3));

@@ -50,7 +50,11 @@ pub struct ConnectArgs {
     #[arg(long = "bootstrap-server", value_name = "HOST:PORT,...")]
     pub bootstrap_server: Option<String>,
     /// Upper bound of each admin operation, in milliseconds.
-    #[arg(long = "request-timeout-ms", value_name = "MS", default_value_t = 30_000)]
+    #[arg(
+        long = "request-timeout-ms",
+        value_name = "MS",
+        default_value_t = 30_000
+    )]
     pub request_timeout_ms: u64,
 }
 
@@ -280,14 +284,8 @@ mod tests {
 
     #[test]
     fn bootstrap_flag_wins_over_default() {
-        let cli = Cli::try_parse_from([
-            "kafkit",
-            "topics",
-            "--list",
-            "--bootstrap-server",
-            "h:1",
-        ])
-        .unwrap();
+        let cli = Cli::try_parse_from(["kafkit", "topics", "--list", "--bootstrap-server", "h:1"])
+            .unwrap();
         let Command::Topics(t) = cli.command else {
             panic!("not topics")
         };

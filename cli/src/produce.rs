@@ -50,7 +50,9 @@ fn producer_config(args: &ProduceArgs, bootstrap: &str) -> Result<ProducerConfig
     let usage = |e: kafkit::config::ConfigError| CliError::Usage(format!("producer config: {e}"));
     let mut builder = ProducerConfig::builder();
     builder.bootstrap_servers(bootstrap);
-    builder.set("compression.type", &args.compression).map_err(usage)?;
+    builder
+        .set("compression.type", &args.compression)
+        .map_err(usage)?;
     builder.set("acks", &args.acks).map_err(usage)?;
     if args.acks != "all" && args.acks != "-1" {
         // Idempotence needs acks=all; asking for fewer acks means not asking for it.

@@ -80,8 +80,7 @@ pub async fn run(args: TopicsArgs) -> CliResult {
         Some(need_topic(&args, "delete")?)
     } else if args.alter {
         let t = need_topic(&args, "alter")?;
-        if args.partitions.is_none() && args.configs.is_empty() && args.delete_configs.is_empty()
-        {
+        if args.partitions.is_none() && args.configs.is_empty() && args.delete_configs.is_empty() {
             return Err(CliError::Usage(
                 "--alter needs --partitions, --config or --delete-config".into(),
             ));
@@ -224,12 +223,7 @@ pub fn format_description(d: &kafkit::admin::TopicDescription, configs: &str) ->
         rf,
         configs
     );
-    let ids = |v: &[i32]| {
-        v.iter()
-            .map(i32::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    };
+    let ids = |v: &[i32]| v.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
     for p in &d.partitions {
         out.push_str(&format!(
             "\tTopic: {}\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}",
@@ -249,8 +243,7 @@ pub fn format_description(d: &kafkit::admin::TopicDescription, configs: &str) ->
 
 /// A topic id as Kafka prints it: URL-safe base64 of the 16 bytes, without padding.
 pub fn topic_id_string(bytes: &[u8; 16]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::with_capacity(22);
     for chunk in bytes.chunks(3) {
         let b = [
