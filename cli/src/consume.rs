@@ -11,13 +11,18 @@
 //! `Partition:P` (`--print-partition`), `Offset:O` (`--print-offset`), the key
 //! (`--print-key`), then the value. Keys and values are printed as UTF-8 (invalid bytes
 //! replaced); a null key or value prints as `null`.
+//!
+//! With `--group`, offsets are committed after each printed batch and at exit, and only for
+//! records actually printed (records fetched beyond `--max-messages` stay unconsumed).
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use kafkit::TopicPartition;
 use kafkit::consumer::client::Consumer;
 use kafkit::consumer::config::ConsumerConfig;
+use kafkit::consumer::group::OffsetAndMetadata;
 use kafkit::consumer::record::ConsumerRecord;
 
 use crate::progress::Progress;
@@ -90,7 +95,24 @@ fn consumer_config(args: &ConsumeArgs, bootstrap: &str) -> Result<ConsumerConfig
     builder.build().map_err(usage)
 }
 
-/// Consumes until `--max-messages`, `--timeout-ms` of silence, Ctrl-C, or a closed stdout.
+/// Resolves on Ctrl-C or SIGTERM, so the consumer can leave its group cleanly.
+async fn stop_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+}
+
+/// Consumes until `--max-messages`, `--timeout-ms` of silence, Ctrl-C or SIGTERM, or a
+/// closed stdout.
 pub async fn run(args: ConsumeArgs) -> CliResult {
     if args.max_messages == Some(0) {
         return Ok(());
@@ -127,12 +149,14 @@ pub async fn run(args: ConsumeArgs) -> CliResult {
     let mut printed: u64 = 0;
     let mut outcome: CliResult = Ok(());
     let stdout = std::io::stdout();
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    // Next offset to commit per partition: only records actually printed count as consumed.
+    let mut to_commit: BTreeMap<TopicPartition, OffsetAndMetadata> = BTreeMap::new();
+    let stop = stop_signal();
+    tokio::pin!(stop);
     'poll: loop {
         let records = tokio::select! {
             r = consumer.poll(POLL_INTERVAL) => r,
-            _ = &mut ctrl_c => break 'poll,
+            _ = &mut stop => break 'poll,
         };
         let records = match records {
             Ok(records) => records,
@@ -159,6 +183,10 @@ pub async fn run(args: ConsumeArgs) -> CliResult {
             }
             printed += 1;
             progress.add(1);
+            to_commit.insert(
+                record.topic_partition(),
+                OffsetAndMetadata::new(record.offset + 1),
+            );
             if args.max_messages.is_some_and(|max| printed >= max) {
                 let _ = out.flush();
                 break 'poll;
@@ -167,7 +195,10 @@ pub async fn run(args: ConsumeArgs) -> CliResult {
         let _ = out.flush();
         drop(out);
         if args.group.is_some()
-            && let Err(e) = consumer.commit().await
+            && !to_commit.is_empty()
+            && let Err(e) = consumer
+                .commit_offsets(std::mem::take(&mut to_commit))
+                .await
         {
             outcome = Err(CliError::runtime(format!(
                 "committing offsets of group '{}': {e}",
@@ -178,7 +209,8 @@ pub async fn run(args: ConsumeArgs) -> CliResult {
     }
     if outcome.is_ok()
         && args.group.is_some()
-        && let Err(e) = consumer.commit().await
+        && !to_commit.is_empty()
+        && let Err(e) = consumer.commit_offsets(to_commit).await
     {
         outcome = Err(CliError::runtime(format!(
             "committing offsets of group '{}': {e}",
