@@ -222,3 +222,42 @@ pub async fn run(args: ConsumeArgs) -> CliResult {
     eprintln!("Processed a total of {printed} messages");
     outcome
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> ConsumeArgs {
+        let mut argv = vec!["kafkit", "consume", "--topic", "t"];
+        argv.extend_from_slice(extra);
+        match crate::Cli::parse_from(argv).command {
+            crate::Command::Consume(a) => a,
+            _ => unreachable!("consume parses as consume"),
+        }
+    }
+
+    #[test]
+    fn records_print_with_the_chosen_prefixes() {
+        let record = ConsumerRecord::new("t", 2, 5, 1000)
+            .with_key(Some(bytes::Bytes::from_static(b"k")))
+            .with_value(Some(bytes::Bytes::from_static(b"v")));
+        assert_eq!(format_record(&args(&[]), &record), "v");
+        assert_eq!(
+            format_record(
+                &args(&["--print-key", "--print-partition", "--print-offset"]),
+                &record
+            ),
+            "Partition:2\tOffset:5\tk\tv"
+        );
+        assert_eq!(
+            format_record(&args(&["--print-timestamp", "--separator", " | "]), &record),
+            "CreateTime:1000 | v"
+        );
+        let tombstone = ConsumerRecord::new("t", 0, 0, 0);
+        assert_eq!(
+            format_record(&args(&["--print-key"]), &tombstone),
+            "null\tnull"
+        );
+    }
+}

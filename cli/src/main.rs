@@ -9,8 +9,11 @@
 //! Exit codes: 0 success, 1 runtime error (unreachable broker, unknown topic or group, broker
 //! error), 2 bad arguments. Data goes to stdout, errors and progress to stderr.
 //!
-//! `consume` is compiled only with `--cfg kafkit_consumer` (set once `kafkit::consumer::client`
-//! exists; see README.md); without it the subcommand reports that it is waiting and exits 2.
+//! `consume` (consume.rs) is compiled only once `kafkit::consumer::client::Consumer` exists.
+//! To switch it on: drop `#[cfg(kafkit_consumer)]` from `mod consume;` and from the real
+//! `run_consume`, delete the `#[cfg(not(kafkit_consumer))]` stub `run_consume` and the
+//! `allow(unexpected_cfgs)` below (or build with `RUSTFLAGS="--cfg kafkit_consumer"`).
+//! Until then `kafkit consume` says it is waiting for the consumer and exits 2.
 
 // `kafkit_consumer` is this crate's own switch, not one cargo knows.
 #![allow(unexpected_cfgs)]
