@@ -390,6 +390,23 @@ fn walkthrough() {
             committed += row[3].parse::<i64>().expect("current offset");
         }
         assert_eq!(committed, 1000, "{text}");
+
+        let unknown = kafkit(
+            &[
+                "consume",
+                "--topic",
+                "no-such-topic",
+                "--bootstrap-server",
+                bs,
+            ],
+            None,
+        );
+        assert_eq!(unknown.status.code(), Some(1), "{}", stderr(&unknown));
+        assert!(
+            stderr(&unknown).contains("unknown topic"),
+            "{}",
+            stderr(&unknown)
+        );
     } else {
         eprintln!("walkthrough: `kafkit consume` not compiled in; consume and lag steps skipped");
     }
