@@ -778,7 +778,10 @@ async fn metrics_report_rates_batch_sizes_and_compression() {
     producer.flush().await;
     let m = producer.metrics();
     assert_eq!(m.records_sent, 500);
-    assert!(m.batches_sent >= 1 && m.average_batch_bytes() > 0.0, "{m:?}");
+    assert!(
+        m.batches_sent >= 1 && m.average_batch_bytes() > 0.0,
+        "{m:?}"
+    );
     assert!(
         m.compression_ratio() < 0.5,
         "gzip of repetitive values: {}",

@@ -3,9 +3,6 @@
 //! Owns: the consumer settings the flags choose, when to stop, and the output format. Must not
 //! touch: fetching, positions or group membership (the consumer's).
 //!
-//! Compiled only with `--cfg kafkit_consumer` (see main.rs): it is written against the agreed
-//! `kafkit::consumer::client::Consumer` API.
-//!
 //! Output: one line per record, the enabled fields in this order, joined by `--separator`
 //! (default a tab): `CreateTime:T` (or `LogAppendTime:T`, with `--print-timestamp`),
 //! `Partition:P` (`--print-partition`), `Offset:O` (`--print-offset`), the key

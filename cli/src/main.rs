@@ -8,15 +8,6 @@
 //!
 //! Exit codes: 0 success, 1 runtime error (unreachable broker, unknown topic or group, broker
 //! error), 2 bad arguments. Data goes to stdout, errors and progress to stderr.
-//!
-//! `consume` (consume.rs) is compiled only once `kafkit::consumer::client::Consumer` exists.
-//! To switch it on: drop `#[cfg(kafkit_consumer)]` from `mod consume;` and from the real
-//! `run_consume`, delete the `#[cfg(not(kafkit_consumer))]` stub `run_consume` and the
-//! `allow(unexpected_cfgs)` below (or build with `RUSTFLAGS="--cfg kafkit_consumer"`).
-//! Until then `kafkit consume` says it is waiting for the consumer and exits 2.
-
-// `kafkit_consumer` is this crate's own switch, not one cargo knows.
-#![allow(unexpected_cfgs)]
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -24,7 +15,6 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 mod cluster;
-#[cfg(kafkit_consumer)]
 mod consume;
 mod groups;
 mod produce;
@@ -226,14 +216,6 @@ pub fn topic_failure(topic: &str, e: kafkit::admin::AdminError) -> CliError {
     }
 }
 
-#[cfg(not(kafkit_consumer))]
-async fn run_consume(_args: ConsumeArgs) -> CliResult {
-    Err(CliError::Usage(
-        "consume: waiting for the consumer (this build has no kafkit consumer yet)".into(),
-    ))
-}
-
-#[cfg(kafkit_consumer)]
 async fn run_consume(args: ConsumeArgs) -> CliResult {
     consume::run(args).await
 }
