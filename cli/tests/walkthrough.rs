@@ -2,9 +2,6 @@
 //! `kafkit cluster --brokers 3 --port 0`: create a topic, list and describe it (3 replicas,
 //! full ISR), produce 1,000 keyed lines, consume them back in order per key, and see zero lag
 //! in `groups --describe`; then the error cases and their exit codes.
-//!
-//! The consume and group-lag steps run once `kafkit consume` is compiled in
-//! ([`consume_available`]); until then they are skipped with a note on stderr.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -126,22 +123,6 @@ fn assert_ok(o: &Output, what: &str) {
         stdout(o),
         stderr(o)
     );
-}
-
-/// Whether this build has `kafkit consume` (the stub says it is waiting for the consumer and
-/// exits 2 before touching the network).
-fn consume_available() -> bool {
-    let probe = kafkit(
-        &[
-            "consume",
-            "--topic",
-            "probe",
-            "--bootstrap-server",
-            "127.0.0.1:1",
-        ],
-        None,
-    );
-    !stderr(&probe).contains("waiting for the consumer")
 }
 
 /// Parses `Partition: P ... Replicas: a,b,c\tIsr: x,y` lines: (partition, replicas, isr).
@@ -294,7 +275,7 @@ fn walkthrough() {
     );
     assert_ok(&produced, "produce");
 
-    if consume_available() {
+    {
         let group = "walkthrough-group";
         let consumed = kafkit(
             &[
@@ -407,8 +388,6 @@ fn walkthrough() {
             "{}",
             stderr(&unknown)
         );
-    } else {
-        eprintln!("walkthrough: `kafkit consume` not compiled in; consume and lag steps skipped");
     }
 
     // Unknown topic: exit 1 with the topic named.
