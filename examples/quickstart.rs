@@ -46,6 +46,9 @@ struct Sent {
     offset: Option<i64>,
 }
 
+/// What a send callback reports: the record's key and value, and where it landed or why not.
+type Acknowledged = (String, String, Result<RecordMetadata, String>);
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     // 1. A cluster: the one named by KAFKA_BOOTSTRAP_SERVERS, or three in-process brokers.
@@ -126,8 +129,7 @@ async fn main() -> Result<(), Error> {
     }
 
     // 3c. Callback: called once with the outcome, on the producer's I/O task.
-    let acknowledged: Arc<Mutex<Vec<(String, String, Result<RecordMetadata, String>)>>> =
-        Arc::default();
+    let acknowledged: Arc<Mutex<Vec<Acknowledged>>> = Arc::default();
     for i in 0..2 {
         let (key, value) = (format!("callback-{i}"), format!("order-c{i}"));
         let acknowledged = acknowledged.clone();
