@@ -1868,6 +1868,14 @@ enum Exchange {
 
 fn net_failure(e: &NetError) -> Exchange {
     tracing::debug!(error = %e, "produce request failed");
+    if let NetError::UnknownBroker(_) = e {
+        // The metadata the batch was routed by named a broker the pool no longer knows (it left
+        // the cluster): nothing was sent, so retry on fresh metadata, as Java does.
+        return Exchange::Failed {
+            code: ErrorCode::NotLeaderOrFollower,
+            fatal: None,
+        };
+    }
     if e.is_retriable() {
         let code = match e {
             NetError::Timeout { .. } => ErrorCode::RequestTimedOut,
