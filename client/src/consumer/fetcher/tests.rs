@@ -1347,3 +1347,35 @@ fn state_and_records_move_between_tasks() {
     assert_send_sync::<FetchRequestMeta>();
     assert_send_sync::<FetchError>();
 }
+
+#[test]
+fn a_fetch_of_only_caught_up_partitions_waits_while_a_neighbour_drains() {
+    // Partitions 0 and 1 on broker 1. Partition 0 gets 3 records and is drained slowly;
+    // partition 1 is caught up (position = high watermark 0).
+    let mut f = fetcher_at(2, 0, FetchSettings::default());
+    let snap = snapshot(&[1, 1], false);
+    let now = Instant::now();
+    let mut reqs = f.build_fetch_requests(&snap, 12, now);
+    assert_eq!(reqs.len(), 1);
+    let (_, request, meta) = reqs.remove(0);
+    let resp = response(
+        &meta,
+        &request,
+        vec![
+            partition_data(0, batch(0, 3, Compression::None), 3),
+            partition_data(1, Bytes::new(), 0),
+        ],
+    );
+    f.handle_fetch_response(&meta, &resp, now);
+    // Partition 0 holds undrained records; a Fetch with only the caught-up partition 1 would
+    // be parked by the broker and hold partition 0's next Fetch back: none is built.
+    assert!(f.build_fetch_requests(&snap, 12, now).is_empty());
+    assert_eq!(offsets(&f.poll_records(2).unwrap()), [0, 1]);
+    assert!(f.build_fetch_requests(&snap, 12, now).is_empty());
+    assert_eq!(offsets(&f.poll_records(2).unwrap()), [2]);
+    // Drained: one Fetch for both.
+    let reqs = f.build_fetch_requests(&snap, 12, now);
+    assert_eq!(reqs.len(), 1);
+    let fetched: usize = reqs[0].1.topics.iter().map(|t| t.partitions.len()).sum();
+    assert_eq!(fetched, 2);
+}
