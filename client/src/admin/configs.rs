@@ -29,6 +29,30 @@ impl AdminClient {
         }
     }
 
+    /// Records one (Incremental)AlterConfigs answer: every resource sent starts as missing,
+    /// then each answered one gets its error or success. Answers are (resource type, name,
+    /// error code, error message).
+    fn record_alter_answers<'a>(
+        results: &mut ItemResults<ConfigResource, ()>,
+        sent: &[ConfigResource],
+        answers: impl Iterator<Item = (i8, &'a str, i16, Option<&'a StrBytes>)>,
+    ) {
+        for r in sent {
+            results.insert(r.clone(), Err(missing(r)));
+        }
+        for (resource_type, name, code, message) in answers {
+            let Some(resource) = Self::resource_of(resource_type, name) else {
+                continue;
+            };
+            if let Some(slot) = results.get_mut(&resource) {
+                *slot = match AdminError::from_response(code, message) {
+                    Some(e) => Err(e),
+                    None => Ok(()),
+                };
+            }
+        }
+    }
+
     pub(super) fn resource_of(resource_type: i8, name: &str) -> Option<ConfigResource> {
         match resource_type {
             2 => Some(ConfigResource::Topic(name.to_owned())),
@@ -183,25 +207,18 @@ impl AdminClient {
                                     .collect(),
                             );
                         let response = conn.send_with_version(request, version).await?;
-                        for r in &resources {
-                            results.insert(r.clone(), Err(missing(r)));
-                        }
-                        for result in response.responses {
-                            let Some(resource) =
-                                Self::resource_of(result.resource_type, &result.resource_name)
-                            else {
-                                continue;
-                            };
-                            if let Some(slot) = results.get_mut(&resource) {
-                                *slot = match AdminError::from_response(
-                                    result.error_code,
-                                    result.error_message.as_ref(),
-                                ) {
-                                    Some(e) => Err(e),
-                                    None => Ok(()),
-                                };
-                            }
-                        }
+                        Self::record_alter_answers(
+                            &mut results,
+                            &resources,
+                            response.responses.iter().map(|r| {
+                                (
+                                    r.resource_type,
+                                    r.resource_name.as_str(),
+                                    r.error_code,
+                                    r.error_message.as_ref(),
+                                )
+                            }),
+                        );
                         Ok(())
                     }
                     .await;
@@ -273,25 +290,18 @@ impl AdminClient {
                                     .collect(),
                             );
                         let response = conn.send_with_version(request, version).await?;
-                        for r in &resources {
-                            results.insert(r.clone(), Err(missing(r)));
-                        }
-                        for result in response.responses {
-                            let Some(resource) =
-                                Self::resource_of(result.resource_type, &result.resource_name)
-                            else {
-                                continue;
-                            };
-                            if let Some(slot) = results.get_mut(&resource) {
-                                *slot = match AdminError::from_response(
-                                    result.error_code,
-                                    result.error_message.as_ref(),
-                                ) {
-                                    Some(e) => Err(e),
-                                    None => Ok(()),
-                                };
-                            }
-                        }
+                        Self::record_alter_answers(
+                            &mut results,
+                            &resources,
+                            response.responses.iter().map(|r| {
+                                (
+                                    r.resource_type,
+                                    r.resource_name.as_str(),
+                                    r.error_code,
+                                    r.error_message.as_ref(),
+                                )
+                            }),
+                        );
                         Ok(())
                     }
                     .await;

@@ -326,14 +326,12 @@ impl Fetcher {
         self.metadata_refresh = true;
         self.fetch_done(meta);
         let until = now + self.settings.retry_backoff;
-        for tp in meta.partitions.keys() {
-            if let Some(s) = self.partitions.get_mut(tp) {
-                if s.fetch_in_flight == Some(meta.id) {
-                    s.fetch_in_flight = None;
-                    s.backoff_until = Some(until);
-                }
-            }
-        }
+        self.clear_in_flight(
+            meta.partitions.keys(),
+            meta.id,
+            |s| &mut s.fetch_in_flight,
+            Some(until),
+        );
     }
 
     /// Applies a Fetch response: buffers each partition's records, resets or reports
@@ -351,13 +349,12 @@ impl Fetcher {
         };
         // Every partition of this request is no longer in flight, answered or not.
         self.fetch_done(meta);
-        for tp in meta.partitions.keys() {
-            if let Some(s) = self.partitions.get_mut(tp) {
-                if s.fetch_in_flight == Some(meta.id) {
-                    s.fetch_in_flight = None;
-                }
-            }
-        }
+        self.clear_in_flight(
+            meta.partitions.keys(),
+            meta.id,
+            |s| &mut s.fetch_in_flight,
+            None,
+        );
         let top = ErrorCode::from_code(response.error_code);
         if top != ErrorCode::None {
             outcome.top_level_error = Some(top);

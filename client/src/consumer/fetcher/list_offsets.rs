@@ -321,14 +321,12 @@ impl Fetcher {
         // metadata so the next round goes to the current leaders.
         self.metadata_refresh = true;
         let until = now + self.settings.retry_backoff;
-        for tp in meta.partitions.keys() {
-            if let Some(s) = self.partitions.get_mut(tp) {
-                if s.reset_in_flight == Some(meta.id) {
-                    s.reset_in_flight = None;
-                    s.backoff_until = Some(until);
-                }
-            }
-        }
+        self.clear_in_flight(
+            meta.partitions.keys(),
+            meta.id,
+            |s| &mut s.reset_in_flight,
+            Some(until),
+        );
     }
 
     /// Applies a ListOffsets response: partitions still awaiting the same reset get their
@@ -343,13 +341,12 @@ impl Fetcher {
         now: Instant,
     ) -> ListOffsetsOutcome {
         let mut outcome = ListOffsetsOutcome::default();
-        for tp in meta.partitions.keys() {
-            if let Some(s) = self.partitions.get_mut(tp) {
-                if s.reset_in_flight == Some(meta.id) {
-                    s.reset_in_flight = None;
-                }
-            }
-        }
+        self.clear_in_flight(
+            meta.partitions.keys(),
+            meta.id,
+            |s| &mut s.reset_in_flight,
+            None,
+        );
         let until = now + self.settings.retry_backoff;
         for (tp, result) in parse_list_offsets_response(response) {
             let Some(&(spec, generation)) = meta.partitions.get(&tp) else {

@@ -874,3 +874,28 @@ impl Fetcher {
         self.drain(max_records)
     }
 }
+
+impl Fetcher {
+    /// Clears the in-flight mark `mark` picks (fetch, reset or validation) on those of
+    /// `partitions` still marked with request `id`; with `backoff_until`, they also back off
+    /// until then. Every answer and failure of a request goes through here.
+    fn clear_in_flight<'a>(
+        &mut self,
+        partitions: impl IntoIterator<Item = &'a TopicPartition>,
+        id: u64,
+        mark: fn(&mut PartitionState) -> &mut Option<u64>,
+        backoff_until: Option<Instant>,
+    ) {
+        for tp in partitions {
+            if let Some(s) = self.partitions.get_mut(tp) {
+                let in_flight = mark(s);
+                if *in_flight == Some(id) {
+                    *in_flight = None;
+                    if backoff_until.is_some() {
+                        s.backoff_until = backoff_until;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -204,14 +204,12 @@ impl Fetcher {
         // metadata so the next round goes to the current leaders.
         self.metadata_refresh = true;
         let until = now + self.settings.retry_backoff;
-        for tp in meta.partitions.keys() {
-            if let Some(s) = self.partitions.get_mut(tp) {
-                if s.validation_in_flight == Some(meta.id) {
-                    s.validation_in_flight = None;
-                    s.backoff_until = Some(until);
-                }
-            }
-        }
+        self.clear_in_flight(
+            meta.partitions.keys(),
+            meta.id,
+            |s| &mut s.validation_in_flight,
+            Some(until),
+        );
     }
 
     /// Applies an OffsetForLeaderEpoch response. Per partition still awaiting the same
@@ -227,13 +225,12 @@ impl Fetcher {
         now: Instant,
     ) -> ValidationOutcome {
         let mut outcome = ValidationOutcome::default();
-        for tp in meta.partitions.keys() {
-            if let Some(s) = self.partitions.get_mut(tp) {
-                if s.validation_in_flight == Some(meta.id) {
-                    s.validation_in_flight = None;
-                }
-            }
-        }
+        self.clear_in_flight(
+            meta.partitions.keys(),
+            meta.id,
+            |s| &mut s.validation_in_flight,
+            None,
+        );
         let until = now + self.settings.retry_backoff;
         let reset = self.settings.auto_offset_reset.offset_spec();
         for topic in &response.topics {
