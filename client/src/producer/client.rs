@@ -1051,7 +1051,6 @@ impl std::fmt::Display for LostRecords {
 pub type ErrorHook = Arc<dyn Fn(&LostRecords) + Send + Sync + 'static>;
 
 fn complete_batch(
-    _acc: &mut RecordAccumulator<Completion>,
     mut batch: ProducerBatch<Completion>,
     base_offset: i64,
     log_append_time: i64,
@@ -1078,12 +1077,7 @@ fn complete_batch(
     }
 }
 
-fn fail_batch(
-    _acc: &mut RecordAccumulator<Completion>,
-    mut batch: ProducerBatch<Completion>,
-    error: ProduceError,
-    out: &mut Finished,
-) {
+fn fail_batch(mut batch: ProducerBatch<Completion>, error: ProduceError, out: &mut Finished) {
     tracing::warn!(partition = %batch.topic_partition(), records = batch.record_count(), %error, "batch failed");
     let tp = batch.topic_partition().clone();
     let mut lost = 0;
@@ -1300,7 +1294,7 @@ async fn run_sender(inner: Arc<Inner>) {
                     let mut guard = inner.lock();
                     let state = &mut *guard;
                     for batch in state.acc.abort_queued() {
-                        fail_batch(&mut state.acc, batch, ProduceError::Aborted, &mut finished);
+                        fail_batch(batch, ProduceError::Aborted, &mut finished);
                     }
                     queue_completions(&inner, finished);
                 }
@@ -1327,17 +1321,12 @@ async fn run_sender(inner: Arc<Inner>) {
                 if let (Some(idem), Some(ps)) = (state.idem.as_mut(), batch.producer_state()) {
                     let _ = idem.on_unresolved(&tp, stamp_of(ps));
                 }
-                fail_batch(&mut state.acc, batch, ProduceError::Expired, &mut finished);
+                fail_batch(batch, ProduceError::Expired, &mut finished);
             }
             // A fatal idempotence error fails everything queued.
             if let Some(code) = state.idem.as_ref().and_then(|i| i.fatal_error()) {
                 for batch in state.acc.abort_queued() {
-                    fail_batch(
-                        &mut state.acc,
-                        batch,
-                        ProduceError::Fatal(code),
-                        &mut finished,
-                    );
+                    fail_batch(batch, ProduceError::Fatal(code), &mut finished);
                 }
             }
             let leader_of = |tp: &TopicPartition| {
@@ -1434,7 +1423,6 @@ async fn run_sender(inner: Arc<Inner>) {
                                 if let Err(e) = batch.set_producer_state(ps) {
                                     let _ = idem.on_unresolved(&tp, stamp);
                                     fail_batch(
-                                        &mut state.acc,
                                         batch,
                                         ProduceError::Request(e.to_string()),
                                         &mut finished,
@@ -1447,7 +1435,6 @@ async fn run_sender(inner: Arc<Inner>) {
                                 tracing::error!(partition = %tp, error = %e, "cannot resend batch");
                                 let _ = idem.on_unresolved(&tp, sent_as);
                                 fail_batch(
-                                    &mut state.acc,
                                     batch,
                                     ProduceError::Request(e.to_string()),
                                     &mut finished,
@@ -1463,12 +1450,7 @@ async fn run_sender(inner: Arc<Inner>) {
                         {
                             let _ = idem.on_unresolved(&tp, stamp_of(ps));
                         }
-                        fail_batch(
-                            &mut state.acc,
-                            batch,
-                            ProduceError::Request(e),
-                            &mut finished,
-                        );
+                        fail_batch(batch, ProduceError::Request(e), &mut finished);
                         continue;
                     }
                     state.in_flight.insert(tp);
@@ -1563,12 +1545,7 @@ async fn send_produce(
                 if let (Some(idem), Some(ps)) = (state.idem.as_mut(), batch.producer_state()) {
                     let _ = idem.on_unresolved(&tp, stamp_of(ps));
                 }
-                fail_batch(
-                    &mut state.acc,
-                    batch,
-                    ProduceError::Request(e),
-                    &mut finished,
-                );
+                fail_batch(batch, ProduceError::Request(e), &mut finished);
             }
             batches = kept;
             if batches.is_empty() {
@@ -1621,12 +1598,7 @@ async fn send_produce(
                         {
                             let _ = idem.on_unresolved(&tp, stamp_of(ps));
                         }
-                        fail_batch(
-                            &mut state.acc,
-                            batch,
-                            ProduceError::Request(message.clone()),
-                            &mut finished,
-                        );
+                        fail_batch(batch, ProduceError::Request(message.clone()), &mut finished);
                     }
                     release_request(state, node);
                     queue_completions(&inner, finished);
@@ -1677,13 +1649,7 @@ async fn send_produce(
                     {
                         tracing::warn!(partition = %tp, error = %e, "idempotence state out of step");
                     }
-                    complete_batch(
-                        &mut state.acc,
-                        batch,
-                        base_offset,
-                        log_append_time_ms,
-                        &mut finished,
-                    );
+                    complete_batch(batch, base_offset, log_append_time_ms, &mut finished);
                 }
                 BatchAction::Retry { .. } => {
                     tracing::debug!(partition = %tp, code = %outcome.error_code(), "retrying batch");
@@ -1694,13 +1660,13 @@ async fn send_produce(
                     split_batch(state, batch, None, &mut finished);
                 }
                 BatchAction::Fail { error, .. } => {
-                    fail_batch(&mut state.acc, batch, error.into(), &mut finished);
+                    fail_batch(batch, error.into(), &mut finished);
                 }
                 BatchAction::Idempotent { may_retry, .. } => {
                     let (Some(idem), Some(stamp)) = (state.idem.as_mut(), stamp) else {
                         // Unreachable: `idempotent` was only set for stamped batches.
                         let error = ProduceError::Request("unstamped idempotent batch".into());
-                        fail_batch(&mut state.acc, batch, error, &mut finished);
+                        fail_batch(batch, error, &mut finished);
                         continue;
                     };
                     let (code, log_start_offset) = match &outcome {
@@ -1723,7 +1689,7 @@ async fn send_produce(
                                 attempts: batch.attempts(),
                             }
                         };
-                        fail_batch(&mut state.acc, batch, error.into(), &mut finished);
+                        fail_batch(batch, error.into(), &mut finished);
                         continue;
                     }
                     let broker_error = || {
@@ -1738,7 +1704,7 @@ async fn send_produce(
                     };
                     match idem.on_error_with_log_start_offset(&tp, stamp, code, log_start_offset) {
                         Ok(Decision::Complete) => {
-                            complete_batch(&mut state.acc, batch, -1, -1, &mut finished);
+                            complete_batch(batch, -1, -1, &mut finished);
                         }
                         Ok(Decision::Retry) | Ok(Decision::BumpEpochAndResetSequences { .. }) => {
                             m.retries.fetch_add(1, Ordering::Relaxed);
@@ -1753,11 +1719,11 @@ async fn send_produce(
                             } else {
                                 broker_error()
                             };
-                            fail_batch(&mut state.acc, batch, error, &mut finished);
+                            fail_batch(batch, error, &mut finished);
                         }
                         Err(e) => {
                             tracing::error!(partition = %tp, error = %e, "idempotence state out of step");
-                            fail_batch(&mut state.acc, batch, broker_error(), &mut finished);
+                            fail_batch(batch, broker_error(), &mut finished);
                         }
                     }
                 }
@@ -1815,7 +1781,7 @@ fn split_batch(
                 Some(e) => format!("the batch could not be split: {e}"),
                 None => "the batch is larger than the broker accepts and cannot be split".into(),
             };
-            fail_batch(&mut state.acc, batch, too_large(detail), finished);
+            fail_batch(batch, too_large(detail), finished);
             return;
         }
     };
@@ -1840,7 +1806,7 @@ fn split_batch(
                 tracing::error!(partition = %tp, error = %e, "idempotence state refused the split");
                 let _ = idem.on_unresolved(&tp, stamp);
                 for part in parts {
-                    fail_batch(&mut state.acc, part, too_large(e.to_string()), finished);
+                    fail_batch(part, too_large(e.to_string()), finished);
                 }
                 return;
             }
