@@ -1256,7 +1256,6 @@ async fn retriable_errors_are_retried_and_requests_routed() {
 
 /// NOT_CONTROLLER (and other per-topic CreateTopics errors) retried against the controller.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "testbroker: inject_error cannot answer CreateTopics/DescribeGroups with an error code (only Produce, Fetch, ListOffsets, Metadata, FindCoordinator and the group membership APIs)"]
 async fn not_controller_is_retried() {
     use kafkit::messages::ApiKey;
     let cluster = cluster().await;
@@ -1271,6 +1270,28 @@ async fn not_controller_is_retried() {
         .unwrap();
     assert_eq!(code(&refused["refused"]), Some(ErrorCode::PolicyViolation));
     assert_eq!(admin_requests(&cluster, ApiKey::CreateTopics).len(), 4);
+
+    // A per-group COORDINATOR_LOAD_IN_PROGRESS in DescribeGroups is retried too.
+    let _membership = member(&cluster, "loading-group", "loading").await;
+    cluster.inject_error(
+        ApiKey::DescribeGroups,
+        ErrorCode::CoordinatorLoadInProgress,
+        1,
+    );
+    let g = admin
+        .describe_groups(&["loading-group"], opts())
+        .await
+        .unwrap()["loading-group"]
+        .clone()
+        .expect("described after a retry");
+    assert_eq!(g.members.len(), 1);
+    assert_eq!(
+        admin_requests(&cluster, ApiKey::DescribeGroups)
+            .iter()
+            .filter(|(_, faulted)| *faulted)
+            .count(),
+        1
+    );
 }
 
 /// The same operations with every admin API pinned to its oldest version kafkit implements

@@ -21,9 +21,11 @@ const REQUEST_LOG_CAPACITY: usize = 10_000;
 /// What an interception rule does to a matching request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FaultAction {
-    /// Answer with this error code instead of handling the request (for Produce, Fetch and
-    /// ListOffsets the code is set on the matching partitions; for other APIs on the response's
-    /// top-level or per-item error fields).
+    /// Answer with this error code instead of handling the request: on every partition the
+    /// request names (Produce, Fetch, ListOffsets, OffsetCommit), on every topic (Metadata,
+    /// CreateTopics, DeleteTopics, CreatePartitions), on every group (DescribeGroups,
+    /// DeleteGroups), or at the top level (FindCoordinator, Join/Sync/Heartbeat/LeaveGroup,
+    /// ListGroups, InitProducerId). Other APIs have no such place and are handled normally.
     Error(ErrorCode),
     /// Handle the request, but hold the response this long first.
     Delay(Duration),
@@ -38,7 +40,9 @@ pub struct FaultMatch {
     pub api: Option<ApiKey>,
     /// Only requests received by this broker.
     pub broker: Option<i32>,
-    /// Only requests naming this topic (and partition, when given).
+    /// Only requests naming this topic (and partition, when given): Produce, Fetch, ListOffsets
+    /// and OffsetCommit. Produce and Fetch v13+ name topics by id; the id is resolved through
+    /// the receiving broker's metadata.
     pub topic_partition: Option<(String, Option<i32>)>,
     /// Whether replication traffic (follower fetches) may match too; off by default so client
     /// faults do not stall replication.

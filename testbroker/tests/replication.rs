@@ -784,3 +784,49 @@ async fn a_recreated_topic_does_not_inherit_old_replicas() {
     assert!(read_all(&cluster, "t", 0).await.is_empty());
     cluster.shutdown().await;
 }
+
+/// A topic-partition fault rule matches Fetch requests that name topics by id (v13+), and only
+/// the partition it names.
+#[tokio::test]
+async fn topic_partition_rules_match_requests_that_name_topics_by_id() {
+    let cluster = fast()
+        .brokers(1)
+        .topic("t", 2, 1)
+        .topic("u", 1, 1)
+        .build()
+        .await
+        .unwrap();
+    let conn = connect(&cluster, 1).await;
+    assert!(
+        version(&conn, ApiKey::Fetch) >= 13,
+        "the scenario needs Fetch by topic id"
+    );
+    cluster.inject(kafkit_testbroker::FaultRule {
+        matcher: kafkit_testbroker::FaultMatch {
+            api: Some(ApiKey::Fetch),
+            topic_partition: Some(("t".into(), Some(1))),
+            ..Default::default()
+        },
+        action: kafkit_testbroker::FaultAction::Error(ErrorCode::NotLeaderOrFollower),
+        remaining: Some(1),
+    });
+    let code =
+        |d: kafkit::messages::fetch_response::PartitionData| ErrorCode::from_code(d.error_code);
+    for (topic, partition) in [("u", 0), ("t", 0)] {
+        assert_eq!(
+            code(fetch_partition(&conn, &cluster, topic, partition, 0, -1).await),
+            ErrorCode::None,
+            "{topic}-{partition} is not matched"
+        );
+    }
+    assert_eq!(
+        code(fetch_partition(&conn, &cluster, "t", 1, 0, -1).await),
+        ErrorCode::NotLeaderOrFollower
+    );
+    assert_eq!(
+        code(fetch_partition(&conn, &cluster, "t", 1, 0, -1).await),
+        ErrorCode::None,
+        "the rule is used up"
+    );
+    cluster.shutdown().await;
+}

@@ -230,7 +230,7 @@ pub(crate) fn prepare(
         api,
         header.api_version,
         client_id.as_deref(),
-        &topic_partitions(&request),
+        &topic_partitions(&request, header.api_version, &broker.metadata()),
     );
     let ctx = RequestContext {
         broker: broker.clone(),
@@ -252,25 +252,44 @@ pub(crate) fn prepare(
     }
 }
 
-/// The topic-partitions a request names, for fault matching.
-fn topic_partitions(request: &ApiRequest) -> Vec<(String, i32)> {
+/// The topic-partitions a request names, for fault matching. Produce and Fetch v13+ name
+/// topics by id; those are resolved through this broker's metadata image (an unknown id
+/// matches no topic rule).
+fn topic_partitions(
+    request: &ApiRequest,
+    version: i16,
+    image: &crate::metadata::MetadataImage,
+) -> Vec<(String, i32)> {
+    let name_of = |name: &str, id: uuid::Uuid| -> String {
+        if version >= 13 {
+            image
+                .topic_by_id(id)
+                .map(|t| t.name.clone())
+                .unwrap_or_default()
+        } else {
+            name.to_string()
+        }
+    };
     let mut out = Vec::new();
     match request {
         ApiRequest::Produce(r) => {
             for t in &r.topic_data {
-                out.extend(
-                    t.partition_data
-                        .iter()
-                        .map(|p| (t.name.0.to_string(), p.index)),
-                );
+                let name = name_of(&t.name.0, t.topic_id);
+                out.extend(t.partition_data.iter().map(|p| (name.clone(), p.index)));
             }
         }
         ApiRequest::Fetch(r) => {
             for t in &r.topics {
+                let name = name_of(&t.topic.0, t.topic_id);
+                out.extend(t.partitions.iter().map(|p| (name.clone(), p.partition)));
+            }
+        }
+        ApiRequest::OffsetCommit(r) => {
+            for t in &r.topics {
                 out.extend(
                     t.partitions
                         .iter()
-                        .map(|p| (t.topic.0.to_string(), p.partition)),
+                        .map(|p| (t.name.0.to_string(), p.partition_index)),
                 );
             }
         }
@@ -289,7 +308,9 @@ fn topic_partitions(request: &ApiRequest) -> Vec<(String, i32)> {
 }
 
 /// An injected error as the API's response: the error code on every partition (Produce,
-/// Fetch, ListOffsets) or at the top level (group and producer-id APIs, Metadata per topic).
+/// Fetch, ListOffsets, OffsetCommit), on every topic (Metadata, CreateTopics, DeleteTopics,
+/// CreatePartitions), on every group (DescribeGroups, DeleteGroups) or at the top level (the
+/// other group APIs, ListGroups, InitProducerId).
 /// Gives the request back for APIs with no such place.
 fn injected_error(
     header: &DecodedRequestHeader,
@@ -477,6 +498,99 @@ fn injected_error(
                 &OffsetCommitResponse::default().with_topics(topics),
             )
         }
+        ApiRequest::CreateTopics(r) => {
+            let topics = r
+                .topics
+                .into_iter()
+                .map(|t| {
+                    create_topics_response::CreatableTopicResult::default()
+                        .with_name(t.name)
+                        .with_error_code(c)
+                })
+                .collect();
+            encode(
+                header,
+                ApiKey::CreateTopics,
+                &CreateTopicsResponse::default().with_topics(topics),
+            )
+        }
+        ApiRequest::DeleteTopics(r) => {
+            let names: Vec<_> = if v >= 6 {
+                r.topics.into_iter().map(|t| (t.name, t.topic_id)).collect()
+            } else {
+                r.topic_names
+                    .into_iter()
+                    .map(|n| (Some(n), Default::default()))
+                    .collect()
+            };
+            let responses = names
+                .into_iter()
+                .map(|(name, id)| {
+                    delete_topics_response::DeletableTopicResult::default()
+                        .with_name(name)
+                        .with_topic_id(id)
+                        .with_error_code(c)
+                })
+                .collect();
+            encode(
+                header,
+                ApiKey::DeleteTopics,
+                &DeleteTopicsResponse::default().with_responses(responses),
+            )
+        }
+        ApiRequest::CreatePartitions(r) => {
+            let results = r
+                .topics
+                .into_iter()
+                .map(|t| {
+                    create_partitions_response::CreatePartitionsTopicResult::default()
+                        .with_name(t.name)
+                        .with_error_code(c)
+                })
+                .collect();
+            encode(
+                header,
+                ApiKey::CreatePartitions,
+                &CreatePartitionsResponse::default().with_results(results),
+            )
+        }
+        ApiRequest::DescribeGroups(r) => {
+            let groups = r
+                .groups
+                .into_iter()
+                .map(|g| {
+                    describe_groups_response::DescribedGroup::default()
+                        .with_group_id(g)
+                        .with_error_code(c)
+                })
+                .collect();
+            encode(
+                header,
+                ApiKey::DescribeGroups,
+                &DescribeGroupsResponse::default().with_groups(groups),
+            )
+        }
+        ApiRequest::DeleteGroups(r) => {
+            let results = r
+                .groups_names
+                .into_iter()
+                .map(|g| {
+                    delete_groups_response::DeletableGroupResult::default()
+                        .with_group_id(g)
+                        .with_error_code(c)
+                })
+                .collect();
+            encode(
+                header,
+                ApiKey::DeleteGroups,
+                &DeleteGroupsResponse::default().with_results(results),
+            )
+        }
+        ApiRequest::ListGroups(_) => encode(
+            header,
+            ApiKey::ListGroups,
+            &ListGroupsResponse::default().with_error_code(c),
+        ),
         other => return Err(Box::new(other)),
     })
 }
