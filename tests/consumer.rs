@@ -596,6 +596,49 @@ async fn the_stream_yields_every_record_and_commits_only_what_it_yielded() {
     cluster.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_batch_stream_yields_poll_batches_of_at_most_max_poll_records() {
+    let cluster = cluster(&["batched"]).await;
+    let produced = produce(&cluster, "batched", 0, 30, Compression::None).await;
+    let mut consumer = Consumer::new(
+        config(&cluster, Some("batchers"))
+            .enable_auto_commit(false)
+            .max_poll_records(7)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    consumer.subscribe(&["batched"]).unwrap();
+    let mut got = Vec::new();
+    {
+        let mut batches = consumer.batches();
+        let deadline = Instant::now() + WAIT;
+        while got.len() < produced.len() {
+            let batch = tokio::time::timeout_at(deadline, batches.next())
+                .await
+                .expect("batches within the deadline")
+                .expect("stream open")
+                .expect("no error");
+            assert!((1..=7).contains(&batch.len()), "a batch of {}", batch.len());
+            got.extend(batch);
+        }
+    }
+    assert_exactly(&got, &produced);
+    // Positions cover exactly what the stream yielded.
+    consumer.commit().await.unwrap();
+    let tps: Vec<TopicPartition> = (0..PARTITIONS)
+        .map(|p| TopicPartition::new("batched", p))
+        .collect();
+    let committed = consumer.committed(&tps).await.unwrap();
+    let total: i64 = committed
+        .values()
+        .map(|c| c.as_ref().map_or(0, |c| c.offset))
+        .sum();
+    assert_eq!(total, produced.len() as i64);
+    consumer.close().await.unwrap();
+    cluster.shutdown().await;
+}
+
 /// Records what the listener saw.
 #[derive(Clone, Default)]
 struct Recorder(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
