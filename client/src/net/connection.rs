@@ -27,6 +27,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot, watch};
+use tracing::Instrument;
 
 use super::{ConnectionConfig, NetError};
 use crate::protocol::frame::{
@@ -189,18 +190,24 @@ impl Connection {
         });
         let (requests, requests_rx) = mpsc::channel(config.max_queued_requests.max(1));
         let (in_flight_tx, in_flight_rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_loop(
-            writer,
-            requests_rx,
-            in_flight_tx,
-            shared.clone(),
-        ));
-        tokio::spawn(read_loop(
-            reader,
-            in_flight_rx,
-            FrameDecoder::new(config.max_frame_size),
-            shared.clone(),
-        ));
+        // Events of the connection's tasks carry the peer and the client id.
+        let span = tracing::debug_span!(
+            "kafka_connection",
+            addr,
+            client_id = config.client_id.as_deref().unwrap_or("")
+        );
+        tokio::spawn(
+            write_loop(writer, requests_rx, in_flight_tx, shared.clone()).instrument(span.clone()),
+        );
+        tokio::spawn(
+            read_loop(
+                reader,
+                in_flight_rx,
+                FrameDecoder::new(config.max_frame_size),
+                shared.clone(),
+            )
+            .instrument(span),
+        );
         Self {
             shared,
             requests,
