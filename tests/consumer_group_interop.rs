@@ -2,22 +2,28 @@
 //! `kafkit::consumer::client::Consumer` against the in-process test broker (issue 6).
 //!
 //! * **Mixed groups.** A kafkit `Consumer` and a kafka-python or confluent-kafka (librdkafka)
-//!   consumer in one group over a 6-partition topic, with an assignor both sides implement
-//!   (`range`, eager; `cooperative-sticky`, incremental). Each pairing runs twice, the kafkit
-//!   member joining first and then the Python one, so each side is the group leader once and
-//!   the other decodes the assignment it computed. Checked: the two assignments split the
-//!   partitions without overlap, as each member reports it and as the coordinator stores it
-//!   (DescribeGroups); which member led; records produced once the group is stable are read by
-//!   the owner of their partition and no rebalance happens meanwhile; once the Python member
-//!   has left, kafkit takes over every partition at the committed offsets; the union of what
-//!   both read is every record produced, and **no record is read twice** (both sides commit
-//!   synchronously after each batch they process, so a stable group allows no duplicate).
-//! * **Static member restart.** Two kafkit consumers with `group.instance.id`; one is closed
-//!   (a static member sends no LeaveGroup, as in Java / KIP-345) and restarted with the same
-//!   instance id within the session timeout. It gets the same partitions back in the same
-//!   generation, the other member sees no rebalance callback and sends no JoinGroup/SyncGroup
-//!   (its commits keep succeeding in its generation), and consumption resumes at the committed
-//!   offsets with nothing skipped or repeated.
+//!   consumer in one group over a 6-partition topic, with an assignor both sides implement:
+//!   `range` (eager) and `cooperative-sticky` (incremental), with each client. Each pairing
+//!   runs twice, the kafkit member joining first and then the Python one, so each side is the
+//!   group leader once and the other decodes the assignment it computed. The second member
+//!   joins while records keep arriving, so partitions change hands mid-stream. Checked: the two
+//!   assignments split the partitions evenly without overlap, as each member reports it
+//!   (`Consumer::assignment`, the Python member's listener) and as the coordinator stores it
+//!   (DescribeGroups); which member led (the Python member reports every assignment it runs);
+//!   records produced once the group is stable are read by the owner of their partition and
+//!   no assignment changes meanwhile; once the Python member has left, kafkit takes over every
+//!   partition at the committed offsets, which are the log ends; the union of what both read is
+//!   every record produced, and **no record is read twice**: both sides commit synchronously
+//!   after each batch they process (and kafkit and librdkafka again when partitions are
+//!   revoked), so no duplicate is allowed, not even across the rebalances.
+//! * **Static member restart.** Two kafkit consumers with `group.instance.id`. One is closed
+//!   (its listener sees the revocation, as in Java, but a static member sends no LeaveGroup:
+//!   KIP-345) and restarted with the same instance id within the session timeout; later the
+//!   other one is dropped without closing and restarted the same way. Each time the restarted
+//!   member gets the same partitions back with a new member id, the other member sees no
+//!   rebalance callback and sends no JoinGroup/SyncGroup (so it keeps its generation, and its
+//!   commits keep succeeding in it), the group stays `Stable`, and consumption resumes at the
+//!   committed offsets with nothing skipped or read twice.
 //!
 //! The Python member is `tests/interop/group_member.py`, a subprocess with a hard deadline (its
 //! own, and a process-group kill from here). It prints `assignment`, `leader` and `record`
@@ -626,7 +632,11 @@ async fn wait_for_split(py: &mut PyMember, kafkit: &mut KafkitMember) {
     loop {
         let k = kafkit.view.borrow_and_update().assignment.clone();
         let p = py.state.owned();
-        if !k.is_empty() && !p.is_empty() && k.is_disjoint(&p) && k.len() + p.len() == 6 {
+        if !k.is_empty()
+            && !p.is_empty()
+            && k.is_disjoint(&p)
+            && k.len() + p.len() == PARTITIONS as usize
+        {
             return;
         }
         assert!(
@@ -1192,8 +1202,15 @@ async fn a_static_member_restarts_without_a_rebalance() {
             "{tp}"
         );
     }
+    let join_version = cluster
+        .request_log()
+        .iter()
+        .filter(|r| r.api == ApiKey::JoinGroup)
+        .map(|r| r.version)
+        .max()
+        .unwrap_or(-1);
     println!(
-        "static restart: instance-a {a_owns:?}, instance-b {b_owns:?}, {} records, in {:.1} s",
+        "static restart: instance-a {a_owns:?}, instance-b {b_owns:?}, {} records, JoinGroup v{join_version} (a returning leader gets skip_assignment from v9), in {:.1} s",
         produced.len(),
         started.elapsed().as_secs_f64()
     );
