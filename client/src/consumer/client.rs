@@ -14,8 +14,22 @@
 //!   answer, and wakes the poller through a [`Notify`].
 //! * The fetcher allows one Fetch per broker at a time; every `poll` starts the Fetches it can
 //!   before returning, so the next batch is fetched while the application processes this one.
-//! * The group membership sits behind a `tokio::sync::RwLock`: joins take it exclusively (from
-//!   `poll`), commits share it (so [`Consumer::commit_async`] can run in a task).
+//! * The group membership sits behind a `tokio::sync::RwLock`: joins take it exclusively,
+//!   commits share it (so [`Consumer::commit_async`] can run in a task).
+//! * Eager rebalances block `poll` as in Java: revoke everything, then join inside `poll`. So
+//!   does the first join of a member that owns nothing (there is nothing to fetch meanwhile).
+//! * Cooperative rebalances (KIP-429) of a member that owns partitions do not stop consumption:
+//!   the join runs in a spawned task (which holds the membership lock exclusively and leaves
+//!   its outcome in a slot, then wakes the poller), while `poll` keeps fetching and returning
+//!   records of the owned partitions and returns on its own timeout. The `poll` that finds the
+//!   outcome applies it: `on_partitions_revoked` with only the partitions that moved (committed
+//!   first with `enable.auto.commit`), the fetcher's new assignment, `on_partitions_assigned`
+//!   with the added ones, then the follow-up join when partitions were revoked. The task is
+//!   aborted by `unsubscribe`, `close` and drop.
+//! * Commits while such a join is running fail at once with REBALANCE_IN_PROGRESS
+//!   ([`ConsumerError::is_rebalance_in_progress`]), as Java's `commitSync` throws
+//!   `RebalanceInProgressException`: poll, then commit again. Auto-commit waits for the
+//!   rebalance to be applied.
 //! * Rebalance listener callbacks run inside `poll` (and `unsubscribe`/`close`), like Java.
 //! * `max.poll.interval.ms`: a watchdog task (group members only) leaves the group when the
 //!   application has not polled for that long outside a poll; the next poll reports the
@@ -27,7 +41,10 @@
 //!
 //! * Regex subscriptions, `enforceRebalance`, `wakeup`, metrics, `beginningOffsets`/
 //!   `endOffsets` as calls (use `seek_to_*` + `position`), the KIP-848 consumer protocol.
-//! * A join inside `poll` is bounded by `default.api.timeout.ms`, not by the poll timeout.
+//! * An eager join (or the first join of a member owning nothing) inside `poll` is bounded by
+//!   `default.api.timeout.ms`, not by the poll timeout; only cooperative rebalances of a member
+//!   that owns partitions leave `poll` free (see Design). `committed` waits for a background
+//!   join to finish.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -70,7 +87,9 @@ use super::fetcher::{
     OffsetSpec, build_list_offsets_request, list_offsets_targets_by_leader,
     parse_list_offsets_response,
 };
-use super::group::{GroupError, GroupMembership, GroupSettings, OffsetAndMetadata};
+use super::group::{
+    GroupError, GroupMembership, GroupSettings, JoinedGeneration, OffsetAndMetadata,
+};
 use super::record::ConsumerRecord;
 use crate::TopicPartition;
 use crate::cluster::{ClusterError, Metadata};
@@ -146,6 +165,52 @@ pub enum ConsumerError {
     /// The consumer is closed.
     #[error("the consumer is closed")]
     Closed,
+}
+
+impl ConsumerError {
+    /// Whether this is a commit refused because the group is rebalancing (REBALANCE_IN_PROGRESS,
+    /// Java's `RebalanceInProgressException`): not fatal, poll (to complete the rebalance) and
+    /// commit again.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use kafkit::TopicPartition;
+    /// use kafkit::consumer::client::ConsumerError;
+    /// use kafkit::consumer::group::GroupError;
+    /// use kafkit::protocol::ErrorCode;
+    /// let e = ConsumerError::Group(GroupError::Commit {
+    ///     errors: BTreeMap::from([(TopicPartition::new("t", 0), ErrorCode::RebalanceInProgress)]),
+    /// });
+    /// assert!(e.is_rebalance_in_progress());
+    /// assert!(!ConsumerError::Closed.is_rebalance_in_progress());
+    /// ```
+    pub fn is_rebalance_in_progress(&self) -> bool {
+        matches!(self, ConsumerError::Group(g) if g.error_code() == Some(ErrorCode::RebalanceInProgress))
+    }
+}
+
+/// The error of a commit attempted while a cooperative join runs in the background.
+fn rebalance_in_progress(offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>) -> GroupError {
+    GroupError::Commit {
+        errors: offsets
+            .keys()
+            .map(|tp| (tp.clone(), ErrorCode::RebalanceInProgress))
+            .collect(),
+    }
+}
+
+/// A cooperative join running in a spawned task while `poll` goes on fetching.
+#[derive(Debug)]
+struct BackgroundJoin {
+    task: tokio::task::JoinHandle<()>,
+    /// The join's outcome, left by the task (after releasing the membership lock) as it ends.
+    outcome: Arc<Mutex<Option<Result<JoinedGeneration, ConsumerError>>>>,
+}
+
+impl BackgroundJoin {
+    fn is_running(&self) -> bool {
+        lock(&self.outcome).is_none()
+    }
 }
 
 impl From<FetchError> for ConsumerError {
@@ -404,6 +469,8 @@ pub struct Consumer {
     closed: bool,
     /// The `max.poll.interval.ms` watchdog (group members only).
     watchdog: Option<tokio::task::JoinHandle<()>>,
+    /// A cooperative join running while `poll` keeps fetching, until a `poll` applies it.
+    background_join: Option<BackgroundJoin>,
 }
 
 impl Drop for Consumer {
@@ -411,6 +478,7 @@ impl Drop for Consumer {
         if let Some(w) = self.watchdog.take() {
             w.abort();
         }
+        self.abort_background_join();
     }
 }
 
@@ -531,6 +599,7 @@ impl Consumer {
             leave_pending: false,
             closed: false,
             watchdog: None,
+            background_join: None,
         };
         let mut consumer = consumer;
         if let Some(group) = &consumer.group {
@@ -548,6 +617,20 @@ impl Consumer {
             Err(ConsumerError::Closed)
         } else {
             Ok(())
+        }
+    }
+
+    /// A cooperative join is running in the background (it holds the membership lock).
+    fn join_running(&self) -> bool {
+        self.background_join
+            .as_ref()
+            .is_some_and(BackgroundJoin::is_running)
+    }
+
+    /// Stops a background join (the member then still needs a rejoin).
+    fn abort_background_join(&mut self) {
+        if let Some(join) = self.background_join.take() {
+            join.task.abort();
         }
     }
 
@@ -637,6 +720,7 @@ impl Consumer {
     /// # }
     /// ```
     pub fn unsubscribe(&mut self) {
+        self.abort_background_join();
         let assigned = self.assignment();
         if matches!(self.subscription, Subscription::Topics(_)) && !assigned.is_empty() {
             let mut ctx = self.context();
@@ -679,7 +763,10 @@ impl Consumer {
     /// `max.poll.records` records as soon as some are available, or an empty batch after
     /// `timeout`. Auto-commits every `auto.commit.interval.ms` (in the background).
     ///
-    /// A rebalance (the group join) is bounded by `default.api.timeout.ms`, not by `timeout`.
+    /// An eager rebalance (the group join) runs inside `poll`, bounded by
+    /// `default.api.timeout.ms`, not by `timeout`. A cooperative rebalance of a member that owns
+    /// partitions runs in the background: `poll` keeps returning records of the owned
+    /// partitions, returns within `timeout`, and applies the rebalance once the join is done.
     /// Cancelling the future loses no records: records leave the fetcher only when it returns.
     ///
     /// ```no_run
@@ -772,7 +859,7 @@ impl Consumer {
         {
             return None;
         }
-        if lock(&self.async_commit_error).is_some() {
+        if lock(&self.async_commit_error).is_some() || self.background_join.is_some() {
             return None;
         }
         if let (Subscription::Topics(_), Some(group)) = (&self.subscription, &self.group) {
@@ -810,11 +897,22 @@ impl Consumer {
         }
     }
 
-    /// Runs a rebalance if the group needs one.
+    /// Runs a rebalance if the group needs one: applies a finished background join (and goes
+    /// on to the follow-up join if it needs one), starts a cooperative join in the background
+    /// when partitions are owned, else joins here.
     async fn maybe_rebalance(&mut self) -> Result<(), ConsumerError> {
         let Some(group) = self.group.clone() else {
             return Ok(());
         };
+        if let Some(join) = &self.background_join {
+            let outcome = lock(&join.outcome).take();
+            let Some(outcome) = outcome else {
+                // Still joining: keep fetching the owned partitions.
+                return Ok(());
+            };
+            self.background_join = None;
+            self.apply_join(&group, outcome?).await;
+        }
         if let Subscription::Topics(topics) = &self.subscription {
             let mut sorted = topics.clone();
             sorted.sort();
@@ -854,12 +952,59 @@ impl Consumer {
         }
         let owned = self.assignment();
         let api_timeout = self.config.default_api_timeout();
+        if protocol == RebalanceProtocol::Cooperative && !owned.is_empty() {
+            self.start_background_join(&group, owned);
+            return Ok(());
+        }
         let generation = {
             let mut g = group.write().await;
             tokio::time::timeout(api_timeout, g.join(&owned))
                 .await
                 .map_err(|_| ConsumerError::Timeout(api_timeout))??
         };
+        self.apply_join(&group, generation).await;
+        Ok(())
+    }
+
+    /// Runs the join in a spawned task; a later `poll` applies its outcome.
+    fn start_background_join(
+        &mut self,
+        group: &Arc<RwLock<GroupMembership>>,
+        owned: Vec<TopicPartition>,
+    ) {
+        let outcome = Arc::new(Mutex::new(None));
+        let (group, slot, shared) = (group.clone(), outcome.clone(), self.shared.clone());
+        let api_timeout = self.config.default_api_timeout();
+        tracing::debug!(
+            partitions = owned.len(),
+            "cooperative rebalance: joining in the background"
+        );
+        let task = tokio::spawn(async move {
+            let result = tokio::time::timeout(api_timeout, async {
+                let mut g = group.write().await;
+                g.join(&owned).await
+            })
+            .await;
+            let result = match result {
+                Ok(joined) => joined.map_err(ConsumerError::from),
+                Err(_) => Err(ConsumerError::Timeout(api_timeout)),
+            };
+            // The membership lock is released: commits may go on once the outcome is seen.
+            *lock(&slot) = Some(result);
+            shared.wake.notify_one();
+        });
+        self.background_join = Some(BackgroundJoin { task, outcome });
+    }
+
+    /// Installs a joined generation: revokes the partitions that moved (auto-commit, listener),
+    /// updates the fetcher, tells the listener what was added, then carries out what the
+    /// callbacks asked for.
+    async fn apply_join(
+        &mut self,
+        group: &Arc<RwLock<GroupMembership>>,
+        generation: JoinedGeneration,
+    ) {
+        let owned = self.assignment();
         let new: BTreeSet<TopicPartition> = generation.assignment.iter().cloned().collect();
         let old: BTreeSet<TopicPartition> = owned.into_iter().collect();
         let revoked: Vec<TopicPartition> = old.difference(&new).cloned().collect();
@@ -891,9 +1036,8 @@ impl Consumer {
         }
         self.apply_seeks(&mut ctx);
         self.shared.wake.notify_one();
-        self.apply_context(&group, revoke_ctx).await;
-        self.apply_context(&group, ctx).await;
-        Ok(())
+        self.apply_context(group, revoke_ctx).await;
+        self.apply_context(group, ctx).await;
     }
 
     /// Commits (auto-commit) and revokes `partitions`: listener, then removal from the fetcher.
@@ -942,7 +1086,8 @@ impl Consumer {
     /// `auto.offset.reset` for the rest.
     async fn update_positions(&mut self) -> Result<(), ConsumerError> {
         let initializing = lock(&self.shared.fetcher).initializing_partitions();
-        if initializing.is_empty() {
+        if initializing.is_empty() || self.join_running() {
+            // During a background join the committed offsets wait for it (it holds the lock).
             return Ok(());
         }
         if let Some(group) = &self.group {
@@ -1132,7 +1277,8 @@ impl Consumer {
             return;
         }
         let now = Instant::now();
-        if now < self.next_auto_commit {
+        if now < self.next_auto_commit || self.join_running() {
+            // During a background join the commit waits until the rebalance is applied.
             return;
         }
         self.next_auto_commit = now + self.config.auto_commit_interval();
@@ -1156,6 +1302,13 @@ impl Consumer {
             return;
         }
         let slot = self.async_commit_error.clone();
+        if self.join_running() {
+            tracing::warn!("asynchronous offset commit refused: the group is rebalancing");
+            if report {
+                *lock(&slot) = Some(rebalance_in_progress(&offsets));
+            }
+            return;
+        }
         tokio::spawn(async move {
             let g = group.read().await;
             if let Err(e) = g.commit_offsets(&offsets).await {
@@ -1168,6 +1321,9 @@ impl Consumer {
     }
 
     /// Commits the consumed positions of every assigned partition and waits for the answer.
+    /// While a cooperative rebalance runs in the background it fails at once with
+    /// REBALANCE_IN_PROGRESS ([`ConsumerError::is_rebalance_in_progress`]): poll, then commit
+    /// again (Java's `RebalanceInProgressException`).
     ///
     /// ```no_run
     /// # async fn example(consumer: &mut kafkit::consumer::client::Consumer) -> Result<(), kafkit::consumer::client::ConsumerError> {
@@ -1199,13 +1355,17 @@ impl Consumer {
         if offsets.is_empty() {
             return Ok(());
         }
+        if self.join_running() {
+            return Err(rebalance_in_progress(&offsets).into());
+        }
         let g = group.read().await;
         g.commit_offsets(&offsets).await?;
         Ok(())
     }
 
-    /// Commits the consumed positions in the background; a failure is logged and returned by
-    /// the next [`poll`](Self::poll).
+    /// Commits the consumed positions in the background; a failure (REBALANCE_IN_PROGRESS
+    /// during a background cooperative rebalance, as for [`commit`](Self::commit)) is logged
+    /// and returned by the next [`poll`](Self::poll).
     ///
     /// ```no_run
     /// # fn example(consumer: &mut kafkit::consumer::client::Consumer) {
@@ -1512,6 +1672,7 @@ impl Consumer {
         if let Some(w) = self.watchdog.take() {
             w.abort();
         }
+        self.abort_background_join();
         let mut result = Ok(());
         if let Some(group) = self.group.clone() {
             let owned = self.assignment();
