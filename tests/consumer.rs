@@ -195,8 +195,10 @@ async fn subscribe_and_poll_read_every_codec_in_order() {
     cluster.shutdown().await;
 }
 
-/// Runs one group member in a task: polls, commits after every poll, until `stop`. Groups
-/// named `coop-*` use the cooperative-sticky assignor, others the default (range, eager).
+/// Runs one group member in a task: polls, commits after every poll (and in
+/// `on_partitions_revoked`), until `stop`. A commit refused because a cooperative rebalance is
+/// in progress is left to the revocation commit, as in Java. Groups named `coop-*` use the
+/// cooperative-sticky assignor, others the default (range, eager).
 fn member(
     cluster: &Cluster,
     group: &str,
@@ -214,7 +216,9 @@ fn member(
     let config = config.build().unwrap();
     tokio::spawn(async move {
         let mut consumer = Consumer::new(config).unwrap();
-        consumer.subscribe(&[topic]).unwrap();
+        consumer
+            .subscribe_with_listener(&[topic], Recorder::default())
+            .unwrap();
         while !*stop.borrow() {
             let records = consumer.poll(Duration::from_millis(100)).await.unwrap();
             for r in &records {
@@ -222,7 +226,11 @@ fn member(
                     .unwrap();
             }
             if !records.is_empty() {
-                consumer.commit().await.unwrap();
+                match consumer.commit().await {
+                    Ok(()) => {}
+                    Err(e) if e.is_rebalance_in_progress() => {}
+                    Err(e) => panic!("{name}: commit failed: {e}"),
+                }
             }
             *assigned.lock().unwrap() = consumer.assignment();
         }
