@@ -108,7 +108,13 @@ async fn main() -> Result<(), Error> {
                 }
                 if !records.is_empty() {
                     consumed.fetch_add(records.len(), Ordering::SeqCst);
-                    consumer.commit().await?;
+                    match consumer.commit().await {
+                        Ok(()) => {}
+                        // With cooperative-sticky, records keep flowing during a rebalance but
+                        // commits wait for it; the listener commits revoked partitions.
+                        Err(e) if e.is_rebalance_in_progress() => {}
+                        Err(e) => return Err(e.into()),
+                    }
                 }
             }
             println!("[{name}] owns {}; closing", names(&consumer.assignment()));

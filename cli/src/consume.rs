@@ -191,17 +191,19 @@ pub async fn run(args: ConsumeArgs) -> CliResult {
         }
         let _ = out.flush();
         drop(out);
-        if args.group.is_some()
-            && !to_commit.is_empty()
-            && let Err(e) = consumer
-                .commit_offsets(std::mem::take(&mut to_commit))
-                .await
-        {
-            outcome = Err(CliError::runtime(format!(
-                "committing offsets of group '{}': {e}",
-                args.group.as_deref().unwrap_or_default()
-            )));
-            break;
+        if args.group.is_some() && !to_commit.is_empty() {
+            match consumer.commit_offsets(to_commit.clone()).await {
+                Ok(()) => to_commit.clear(),
+                // A cooperative rebalance is under way: commit these after the next poll.
+                Err(e) if e.is_rebalance_in_progress() => {}
+                Err(e) => {
+                    outcome = Err(CliError::runtime(format!(
+                        "committing offsets of group '{}': {e}",
+                        args.group.as_deref().unwrap_or_default()
+                    )));
+                    break;
+                }
+            }
         }
     }
     if outcome.is_ok()
