@@ -79,6 +79,7 @@ use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::Request;
 use tokio::sync::{Notify, RwLock};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::assignor::RebalanceProtocol;
 use super::config::{AutoOffsetReset, ConsumerConfig};
@@ -471,6 +472,8 @@ pub struct Consumer {
     watchdog: Option<tokio::task::JoinHandle<()>>,
     /// A cooperative join running while `poll` keeps fetching, until a `poll` applies it.
     background_join: Option<BackgroundJoin>,
+    /// `kafka_consumer{client_id, group_id}`: the parent of every task this consumer spawns.
+    span: tracing::Span,
 }
 
 impl Drop for Consumer {
@@ -577,7 +580,13 @@ impl Consumer {
             )?))),
             _ => None,
         };
+        let span = tracing::debug_span!(
+            "kafka_consumer",
+            client_id = config.client_id(),
+            group_id = config.group_id().unwrap_or("")
+        );
         let consumer = Consumer {
+            span,
             shared: Arc::new(Shared {
                 fetcher: Mutex::new(Fetcher::new(fetch_settings(&config))),
                 wake: Notify::new(),
@@ -603,11 +612,14 @@ impl Consumer {
         };
         let mut consumer = consumer;
         if let Some(group) = &consumer.group {
-            consumer.watchdog = Some(tokio::spawn(poll_watchdog(
-                Arc::downgrade(&consumer.shared),
-                group.clone(),
-                consumer.config.max_poll_interval(),
-            )));
+            consumer.watchdog = Some(tokio::spawn(
+                poll_watchdog(
+                    Arc::downgrade(&consumer.shared),
+                    group.clone(),
+                    consumer.config.max_poll_interval(),
+                )
+                .instrument(consumer.span.clone()),
+            ));
         }
         Ok(consumer)
     }
@@ -979,20 +991,23 @@ impl Consumer {
             partitions = owned.len(),
             "cooperative rebalance: joining in the background"
         );
-        let task = tokio::spawn(async move {
-            let result = tokio::time::timeout(api_timeout, async {
-                let mut g = group.write().await;
-                g.join(&owned).await
-            })
-            .await;
-            let result = match result {
-                Ok(joined) => joined.map_err(ConsumerError::from),
-                Err(_) => Err(ConsumerError::Timeout(api_timeout)),
-            };
-            // The membership lock is released: commits may go on once the outcome is seen.
-            *lock(&slot) = Some(result);
-            shared.wake.notify_one();
-        });
+        let task = tokio::spawn(
+            async move {
+                let result = tokio::time::timeout(api_timeout, async {
+                    let mut g = group.write().await;
+                    g.join(&owned).await
+                })
+                .await;
+                let result = match result {
+                    Ok(joined) => joined.map_err(ConsumerError::from),
+                    Err(_) => Err(ConsumerError::Timeout(api_timeout)),
+                };
+                // The membership lock is released: commits may go on once the outcome is seen.
+                *lock(&slot) = Some(result);
+                shared.wake.notify_one();
+            }
+            .instrument(self.span.clone()),
+        );
         self.background_join = Some(BackgroundJoin { task, outcome });
     }
 
@@ -1197,78 +1212,89 @@ impl Consumer {
         let pool = self.metadata.pool();
         for (broker, request, meta) in resets {
             let (shared, pool) = (self.shared.clone(), pool.clone());
-            tokio::spawn(async move {
-                let r = send_to(&pool, broker, ApiKey::ListOffsets, request, meta.version()).await;
-                let now = std::time::Instant::now();
-                match r {
-                    Ok(resp) => {
-                        let mut f = lock(&shared.fetcher);
-                        let outcome = f.handle_list_offsets_response(&meta, &resp, now);
-                        tracing::debug!(broker, ?outcome, "ListOffsets answered");
-                    }
-                    Err((e, lower)) => {
-                        tracing::debug!(broker, error = %e, "ListOffsets failed");
-                        if let Some(v) = lower {
-                            lock(&shared.versions).list_offsets = Some(v);
+            tokio::spawn(
+                async move {
+                    let r =
+                        send_to(&pool, broker, ApiKey::ListOffsets, request, meta.version()).await;
+                    let now = std::time::Instant::now();
+                    match r {
+                        Ok(resp) => {
+                            let mut f = lock(&shared.fetcher);
+                            let outcome = f.handle_list_offsets_response(&meta, &resp, now);
+                            tracing::debug!(broker, ?outcome, "ListOffsets answered");
                         }
-                        lock(&shared.fetcher).handle_list_offsets_failure(&meta, now);
+                        Err((e, lower)) => {
+                            tracing::debug!(broker, error = %e, "ListOffsets failed");
+                            if let Some(v) = lower {
+                                lock(&shared.versions).list_offsets = Some(v);
+                            }
+                            lock(&shared.fetcher).handle_list_offsets_failure(&meta, now);
+                        }
                     }
+                    shared.wake.notify_one();
                 }
-                shared.wake.notify_one();
-            });
+                .instrument(self.span.clone()),
+            );
         }
         for (broker, request, meta) in validations {
             let (shared, pool) = (self.shared.clone(), pool.clone());
-            tokio::spawn(async move {
-                let r = send_to(
-                    &pool,
-                    broker,
-                    ApiKey::OffsetForLeaderEpoch,
-                    request,
-                    meta.version(),
-                )
-                .await;
-                let now = std::time::Instant::now();
-                match r {
-                    Ok(resp) => {
-                        let outcome =
-                            lock(&shared.fetcher).handle_validation_response(&meta, &resp, now);
-                        tracing::debug!(broker, ?outcome, "OffsetForLeaderEpoch answered");
-                    }
-                    Err((e, lower)) => {
-                        tracing::debug!(broker, error = %e, "OffsetForLeaderEpoch failed");
-                        if let Some(v) = lower {
-                            lock(&shared.versions).offset_for_leader_epoch = Some(Some(v));
+            tokio::spawn(
+                async move {
+                    let r = send_to(
+                        &pool,
+                        broker,
+                        ApiKey::OffsetForLeaderEpoch,
+                        request,
+                        meta.version(),
+                    )
+                    .await;
+                    let now = std::time::Instant::now();
+                    match r {
+                        Ok(resp) => {
+                            let outcome =
+                                lock(&shared.fetcher).handle_validation_response(&meta, &resp, now);
+                            tracing::debug!(broker, ?outcome, "OffsetForLeaderEpoch answered");
                         }
-                        lock(&shared.fetcher).handle_validation_failure(&meta, now);
+                        Err((e, lower)) => {
+                            tracing::debug!(broker, error = %e, "OffsetForLeaderEpoch failed");
+                            if let Some(v) = lower {
+                                lock(&shared.versions).offset_for_leader_epoch = Some(Some(v));
+                            }
+                            lock(&shared.fetcher).handle_validation_failure(&meta, now);
+                        }
                     }
+                    shared.wake.notify_one();
                 }
-                shared.wake.notify_one();
-            });
+                .instrument(self.span.clone()),
+            );
         }
         for (broker, request, meta) in fetches {
             let (shared, pool) = (self.shared.clone(), pool.clone());
-            tokio::spawn(async move {
-                let r = send_to(&pool, broker, ApiKey::Fetch, request, meta.version()).await;
-                let now = std::time::Instant::now();
-                match r {
-                    Ok(resp) => {
-                        let outcome =
-                            lock(&shared.fetcher).handle_fetch_response(&meta, &resp, now);
-                        if !outcome.errors.is_empty() || outcome.top_level_error.is_some() {
-                            tracing::debug!(broker, errors = ?outcome.errors, top = ?outcome.top_level_error, "Fetch errors");
+            tokio::spawn(
+                async move {
+                    let r = send_to(&pool, broker, ApiKey::Fetch, request, meta.version()).await;
+                    let now = std::time::Instant::now();
+                    match r {
+                        Ok(resp) => {
+                            let outcome =
+                                lock(&shared.fetcher).handle_fetch_response(&meta, &resp, now);
+                            if !outcome.errors.is_empty() || outcome.top_level_error.is_some() {
+                                let (errors, top) = (&outcome.errors, outcome.top_level_error);
+                                tracing::debug!(broker, ?errors, ?top, "Fetch errors");
+                            }
+                        }
+                        Err((e, lower)) => {
+                            tracing::debug!(broker, error = %e, "Fetch failed");
+                            if let Some(v) = lower {
+                                lock(&shared.versions).fetch = Some(v);
+                            }
+                            lock(&shared.fetcher).handle_fetch_failure(&meta, now);
                         }
                     }
-                    Err((e, lower)) => {
-                        tracing::debug!(broker, error = %e, "Fetch failed");
-                        if let Some(v) = lower {
-                            lock(&shared.versions).fetch = Some(v);
-                        }
-                        lock(&shared.fetcher).handle_fetch_failure(&meta, now);
-                    }
+                    shared.wake.notify_one();
                 }
-                shared.wake.notify_one();
-            });
+                .instrument(self.span.clone()),
+            );
         }
     }
 
@@ -1309,15 +1335,18 @@ impl Consumer {
             }
             return;
         }
-        tokio::spawn(async move {
-            let g = group.read().await;
-            if let Err(e) = g.commit_offsets(&offsets).await {
-                tracing::warn!(error = %e, "asynchronous offset commit failed");
-                if report {
-                    *lock(&slot) = Some(e);
+        tokio::spawn(
+            async move {
+                let g = group.read().await;
+                if let Err(e) = g.commit_offsets(&offsets).await {
+                    tracing::warn!(error = %e, "asynchronous offset commit failed");
+                    if report {
+                        *lock(&slot) = Some(e);
+                    }
                 }
             }
-        });
+            .instrument(self.span.clone()),
+        );
     }
 
     /// Commits the consumed positions of every assigned partition and waits for the answer.
