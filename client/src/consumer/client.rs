@@ -1738,7 +1738,8 @@ impl Consumer {
     }
 }
 
-type PollFuture<'a> = Pin<
+/// A poll running for a stream, giving the consumer back with its result.
+pub(super) type PollFuture<'a> = Pin<
     Box<
         dyn Future<Output = (&'a mut Consumer, Result<Vec<ConsumerRecord>, ConsumerError>)>
             + Send
@@ -1746,7 +1747,8 @@ type PollFuture<'a> = Pin<
     >,
 >;
 
-enum StreamState<'a> {
+/// Where a stream ([`RecordStream`], [`super::stream::BatchStream`]) stands.
+pub(super) enum StreamState<'a> {
     Idle(&'a mut Consumer),
     Polling(PollFuture<'a>),
     Empty,

@@ -5,33 +5,18 @@
 //! positions, commits, rebalances (all [`Consumer::poll`]'s), so a batch stream behaves exactly
 //! like a loop over `poll`. The record-at-a-time stream is [`Consumer::stream`].
 
-use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_core::Stream;
 
-use super::client::{Consumer, ConsumerError};
+use super::client::{Consumer, ConsumerError, PollFuture, StreamState as State};
 use super::record::ConsumerRecord;
 
 /// How long one inner `poll` may wait before it is simply polled again (an empty poll is never
 /// yielded).
 const POLL_SLICE: Duration = Duration::from_secs(3600);
-
-type BatchFuture<'a> = Pin<
-    Box<
-        dyn Future<Output = (&'a mut Consumer, Result<Vec<ConsumerRecord>, ConsumerError>)>
-            + Send
-            + 'a,
-    >,
->;
-
-enum State<'a> {
-    Idle(&'a mut Consumer),
-    Polling(BatchFuture<'a>),
-    Done,
-}
 
 /// The records of a [`Consumer`] as a stream of non-empty batches, each what one
 /// [`Consumer::poll`] returned (at most `max.poll.records`). It ends (`None`) when the consumer
@@ -98,9 +83,9 @@ impl Stream for BatchStream<'_> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
-            match std::mem::replace(&mut self.state, State::Done) {
+            match std::mem::replace(&mut self.state, State::Empty) {
                 State::Idle(consumer) => {
-                    let fut: BatchFuture<'_> = Box::pin(async move {
+                    let fut: PollFuture<'_> = Box::pin(async move {
                         loop {
                             match consumer.poll(POLL_SLICE).await {
                                 Ok(records) if records.is_empty() => continue,
@@ -123,7 +108,7 @@ impl Stream for BatchStream<'_> {
                         }
                     };
                 }
-                State::Done => return Poll::Ready(None),
+                State::Empty => return Poll::Ready(None),
             }
         }
     }
