@@ -563,6 +563,19 @@ async fn leader_failover_mid_consumption_leaves_no_gap() {
     cluster.shutdown().await;
 }
 
+/// The sum of the group's committed offsets over the topic's partitions (records committed,
+/// when every partition starts at 0).
+async fn committed_total(consumer: &mut Consumer, topic: &str) -> i64 {
+    let tps: Vec<TopicPartition> = (0..PARTITIONS)
+        .map(|p| TopicPartition::new(topic, p))
+        .collect();
+    let committed = consumer.committed(&tps).await.unwrap();
+    committed
+        .values()
+        .map(|c| c.as_ref().map_or(0, |c| c.offset))
+        .sum()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stream_yields_every_record_and_commits_only_what_it_yielded() {
     let cluster = cluster(&["streamed"]).await;
@@ -588,15 +601,7 @@ async fn the_stream_yields_every_record_and_commits_only_what_it_yielded() {
     }
     // The positions cover exactly the 20 records yielded.
     consumer.commit().await.unwrap();
-    let tps: Vec<TopicPartition> = (0..PARTITIONS)
-        .map(|p| TopicPartition::new("streamed", p))
-        .collect();
-    let committed = consumer.committed(&tps).await.unwrap();
-    let total: i64 = committed
-        .values()
-        .map(|c| c.as_ref().map_or(0, |c| c.offset))
-        .sum();
-    assert_eq!(total, 20);
+    assert_eq!(committed_total(&mut consumer, "streamed").await, 20);
     let rest = poll_until(&mut consumer, |r| got.len() + r.len() >= produced.len()).await;
     got.extend(rest);
     assert_exactly(&got, &produced);
@@ -634,15 +639,10 @@ async fn the_batch_stream_yields_poll_batches_of_at_most_max_poll_records() {
     assert_exactly(&got, &produced);
     // Positions cover exactly what the stream yielded.
     consumer.commit().await.unwrap();
-    let tps: Vec<TopicPartition> = (0..PARTITIONS)
-        .map(|p| TopicPartition::new("batched", p))
-        .collect();
-    let committed = consumer.committed(&tps).await.unwrap();
-    let total: i64 = committed
-        .values()
-        .map(|c| c.as_ref().map_or(0, |c| c.offset))
-        .sum();
-    assert_eq!(total, produced.len() as i64);
+    assert_eq!(
+        committed_total(&mut consumer, "batched").await,
+        produced.len() as i64
+    );
     consumer.close().await.unwrap();
     cluster.shutdown().await;
 }
