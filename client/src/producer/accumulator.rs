@@ -82,8 +82,11 @@ use crate::record::{
 /// scratch reservation never makes the buffer reallocate.
 const BUFFER_SLACK: usize = 64;
 
-/// Initial capacity of a batch's completion list.
-const COMPLETIONS_CAPACITY: usize = 16;
+/// The most completions a new batch reserves room for up front (it grows past that as needed).
+const MAX_COMPLETIONS_CAPACITY: usize = 1024;
+
+/// How many emptied completion lists the accumulator keeps for reuse.
+const SPARE_COMPLETION_LISTS: usize = 64;
 
 /// A topic partition (Java's `TopicPartition`). The topic is shared, so cloning is cheap.
 ///
@@ -423,7 +426,7 @@ impl<C> ProducerBatch<C> {
 /// let mut acc = RecordAccumulator::new(AccumulatorConfig::default());
 /// let tp = TopicPartition::new("t", 0);
 /// let outcome = acc.append(&tp, 0, None, Some(b"v"), &[], (), Instant::now()).unwrap();
-/// assert!(outcome.new_batch && !outcome.batches_full);
+/// assert!(outcome.new_batch && !outcome.batches_full && !outcome.became_full);
 /// assert_eq!(outcome.batch_index, 0);
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -436,6 +439,11 @@ pub struct AppendOutcome {
     /// batch queued, or the open one reached `batch.size`); feed it to
     /// [`Partitioner::on_append`](crate::producer::partitioner::Partitioner::on_append).
     pub batches_full: bool,
+    /// The append made the partition's queue newly full: it brought the open batch to
+    /// `batch.size`, or opened a batch behind another one. Together with `new_batch`, the only
+    /// appends that can make a partition sendable sooner, i.e. the only ones worth waking the
+    /// sender for (`batches_full` stays true for every later append to a full queue).
+    pub became_full: bool,
     /// Bytes the append added to the queue: the record's encoded size, plus the batch header
     /// when a new batch was opened (the partitioner's `appended_bytes`).
     pub appended_bytes: usize,
@@ -633,6 +641,8 @@ pub struct RecordAccumulator<C> {
     flushes_in_progress: usize,
     closed: bool,
     jitter: SplitMix64,
+    /// Emptied completion lists of finished batches, for new batches to reuse.
+    spare_completions: Vec<Vec<C>>,
 }
 
 impl<C> RecordAccumulator<C> {
@@ -656,6 +666,7 @@ impl<C> RecordAccumulator<C> {
             flushes_in_progress: 0,
             closed: false,
             jitter: SplitMix64(seed),
+            spare_completions: Vec::new(),
         }
     }
 
@@ -698,6 +709,35 @@ impl<C> RecordAccumulator<C> {
         completion: C,
         now: Instant,
     ) -> Result<AppendOutcome, AppendError<C>> {
+        self.append_at(tp, timestamp_ms, key, value, headers, completion, || now)
+    }
+
+    /// [`append`](Self::append) with the current instant read only when it is needed: when
+    /// the record opens a new batch (its creation time, for `linger.ms` and
+    /// `delivery.timeout.ms`). A record joining an open batch costs no clock read.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use kafkit::producer::accumulator::*;
+    ///
+    /// let mut acc = RecordAccumulator::new(AccumulatorConfig::default());
+    /// let tp = TopicPartition::new("t", 0);
+    /// let first = acc.append_at(&tp, 0, None, Some(b"a"), &[], (), Instant::now).unwrap();
+    /// assert!(first.new_batch);
+    /// let second = acc.append_at(&tp, 0, None, Some(b"b"), &[], (), || unreachable!()).unwrap();
+    /// assert_eq!(second.batch_index, 1);
+    /// ```
+    #[allow(clippy::too_many_arguments)]
+    pub fn append_at(
+        &mut self,
+        tp: &TopicPartition,
+        timestamp_ms: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header<'_>],
+        completion: C,
+        now: impl FnOnce() -> Instant,
+    ) -> Result<AppendOutcome, AppendError<C>> {
         if self.closed {
             return Err(AppendError::Closed { completion });
         }
@@ -724,11 +764,12 @@ impl<C> RecordAccumulator<C> {
                     batch_index: index,
                     new_batch: false,
                     batches_full: queued > 1 || size >= batch_size,
+                    became_full: queued == 1 && before < batch_size && size >= batch_size,
                     appended_bytes: size - before,
                 });
             }
         }
-        self.append_new_batch(tp, timestamp_ms, key, value, headers, completion, now)
+        self.append_new_batch(tp, timestamp_ms, key, value, headers, completion, now())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -765,8 +806,17 @@ impl<C> RecordAccumulator<C> {
             return Err(AppendError::Encode { source, completion });
         }
         let size = builder.size_in_bytes();
-        // Room for a typical batch's completions up front (nothing for `C = ()`).
-        let mut completions = Vec::with_capacity(COMPLETIONS_CAPACITY);
+        // Room up front for as many completions as records like this one fill the batch with
+        // (nothing for `C = ()`), so a batch's list does not grow record by record.
+        let expected = (self.config.batch_size / (alone - RECORD_BATCH_OVERHEAD).max(1))
+            .clamp(1, MAX_COMPLETIONS_CAPACITY);
+        let mut completions = match self.spare_completions.pop() {
+            Some(mut list) => {
+                list.reserve(expected);
+                list
+            }
+            None => Vec::with_capacity(expected),
+        };
         completions.push(completion);
         let id = self.next_batch_id;
         self.next_batch_id += 1;
@@ -794,10 +844,12 @@ impl<C> RecordAccumulator<C> {
             None => self.queues.entry(tp.clone()).or_default(),
         };
         queue.push_back(batch);
+        let full = queue.len() > 1 || size >= self.config.batch_size;
         Ok(AppendOutcome {
             batch_index: 0,
             new_batch: true,
-            batches_full: queue.len() > 1 || size >= self.config.batch_size,
+            batches_full: full,
+            became_full: full,
             appended_bytes: size,
         })
     }
@@ -1203,6 +1255,31 @@ impl<C> RecordAccumulator<C> {
             .is_some_and(|(&id, _)| id < mark)
     }
 
+    /// Gives back a batch's completion list, emptied after its completions ran
+    /// ([`ProducerBatch::take_completions`]), for a later batch to reuse instead of allocating
+    /// one. At most a few lists are kept.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use kafkit::producer::accumulator::*;
+    ///
+    /// let mut acc = RecordAccumulator::new(AccumulatorConfig::default());
+    /// let tp = TopicPartition::new("t", 0);
+    /// acc.append(&tp, 0, None, Some(b"v"), &[], 7u32, Instant::now()).unwrap();
+    /// acc.close();
+    /// let mut batch = acc.drain(0, &[tp], 1 << 20, Instant::now()).pop().unwrap();
+    /// let mut done = batch.take_completions();
+    /// assert_eq!(done.drain(..).collect::<Vec<_>>(), [7]);
+    /// acc.recycle_completions(done);
+    /// acc.deallocate(batch);
+    /// ```
+    pub fn recycle_completions(&mut self, mut list: Vec<C>) {
+        if list.capacity() > 0 && self.spare_completions.len() < SPARE_COMPLETION_LISTS {
+            list.clear();
+            self.spare_completions.push(list);
+        }
+    }
+
     /// Releases a finished batch's bytes from `buffer.memory` and returns its completions in
     /// record order. Every batch taken out (drained, expired, aborted) ends here exactly once.
     pub fn deallocate(&mut self, batch: ProducerBatch<C>) -> Vec<C> {
@@ -1357,6 +1434,85 @@ mod tests {
         let parsed = it.next().expect("one batch").expect("valid batch");
         assert!(it.next().is_none());
         parsed
+    }
+
+    #[test]
+    fn became_full_marks_only_the_appends_that_fill_a_queue() {
+        let mut acc = RecordAccumulator::new(config());
+        let now = Instant::now();
+        let first = put(&mut acc, &tp(0), 100, (), now);
+        assert!(first.new_batch && !first.batches_full && !first.became_full);
+        // Fill the first batch; the append that opens the second is the one that fills.
+        let mut filled = 0;
+        for _ in 0..20 {
+            let out = put(&mut acc, &tp(0), 100, (), now);
+            if out.new_batch {
+                assert!(out.batches_full && out.became_full);
+                filled += 1;
+                break;
+            }
+            assert!(!out.became_full);
+        }
+        assert_eq!(filled, 1);
+        // Later appends to the full queue stay `batches_full` but fill nothing new.
+        for _ in 0..3 {
+            let out = put(&mut acc, &tp(0), 100, (), now);
+            assert!(out.batches_full && !out.became_full && !out.new_batch);
+        }
+        // A record that brings the open batch to exactly batch.size fills it.
+        let mut exact = RecordAccumulator::new(config());
+        put(&mut exact, &tp(1), 10, (), now);
+        let open = exact.queues[&tp(1)][0].estimated_size();
+        let record = |len: usize| BatchBuilder::record_size(0, 1, None, Some(&vec![0; len]), &[]);
+        let len = (0..1_000)
+            .find(|&l| open + record(l) == 1_000)
+            .expect("a value length that fills the batch exactly");
+        let out = put(&mut exact, &tp(1), len, (), now);
+        assert!(!out.new_batch && out.batches_full && out.became_full);
+    }
+
+    #[test]
+    fn append_at_reads_the_clock_only_for_a_new_batch() {
+        let mut acc = RecordAccumulator::new(config());
+        let t0 = Instant::now();
+        let mut reads = 0;
+        for _ in 0..30 {
+            acc.append_at(&tp(0), 1_000, None, Some(&[0; 100]), &[], (), || {
+                reads += 1;
+                t0
+            })
+            .unwrap();
+        }
+        // 30 records of ~108 bytes in 1000-byte batches: 4 batches, 4 clock reads.
+        assert_eq!(reads, acc.incomplete_batches());
+        assert_eq!(acc.queues[&tp(0)][0].created(), t0);
+    }
+
+    #[test]
+    fn completion_lists_are_reused_and_presized() {
+        let mut acc = RecordAccumulator::new(config());
+        let now = Instant::now();
+        put(&mut acc, &tp(0), 100, 1u32, now);
+        // batch.size 1000 / ~108-byte records: room for 9 completions up front.
+        assert!(acc.queues[&tp(0)][0].completions.capacity() >= 9);
+        acc.close();
+        let mut batch = acc.drain(0, &[tp(0)], 1 << 20, now).pop().unwrap();
+        let mut list = batch.take_completions();
+        let capacity = list.capacity();
+        assert_eq!(list.pop(), Some(1));
+        assert!(list.is_empty());
+        acc.recycle_completions(list);
+        assert!(acc.deallocate(batch).is_empty());
+        let mut reopened = RecordAccumulator::new(config());
+        std::mem::swap(&mut reopened.spare_completions, &mut acc.spare_completions);
+        put(&mut reopened, &tp(0), 100, 2u32, now);
+        let reused = &reopened.queues[&tp(0)][0].completions;
+        assert_eq!((reused.as_slice(), reused.capacity()), (&[2][..], capacity));
+        // The pool is bounded.
+        for _ in 0..2 * SPARE_COMPLETION_LISTS {
+            reopened.recycle_completions(Vec::with_capacity(4));
+        }
+        assert_eq!(reopened.spare_completions.len(), SPARE_COMPLETION_LISTS);
     }
 
     #[test]

@@ -203,11 +203,8 @@ struct Completion {
 }
 
 impl Completion {
-    fn complete(self, result: DeliveryResult, metrics: &Metrics) {
-        match &result {
-            Ok(_) => metrics.records_sent.fetch_add(1, Ordering::Relaxed),
-            Err(_) => metrics.records_failed.fetch_add(1, Ordering::Relaxed),
-        };
+    /// Hands the record its outcome (counted in the metrics by the caller, per batch).
+    fn complete(self, result: DeliveryResult) {
         match self.kind {
             CompletionKind::Channel(tx) => {
                 let _ = tx.send(result);
@@ -219,7 +216,7 @@ impl Completion {
                     tracing::error!("a send callback panicked");
                 }
             }
-            // Counted and reported per batch by `finish`.
+            // Counted, and reported when lost, per batch by `finish`.
             CompletionKind::Forget => {}
         }
     }
@@ -358,7 +355,10 @@ struct State {
     /// `Some` when idempotence is on.
     idem: Option<IdempotenceState<TopicPartition>>,
     /// Topics the producer has sent to: interned names and partition lists.
-    topics: FastMap<Box<str>, TopicEntry>,
+    topics: FastMap<Box<str>, Arc<TopicEntry>>,
+    /// The topic of the last append (also in `topics`): a record for the same topic, as of
+    /// the same metadata version, finds it without hashing its name.
+    recent_topic: Option<Arc<TopicEntry>>,
     /// Partitions with a batch on the wire (at most one each).
     in_flight: FastSet<TopicPartition>,
     /// Produce requests awaiting a response, per broker.
@@ -499,6 +499,7 @@ impl Producer {
             partitioner,
             idem: idempotent.then(IdempotenceState::new),
             topics: FastMap::default(),
+            recent_topic: None,
             in_flight: FastSet::default(),
             requests: HashMap::new(),
         };
@@ -756,11 +757,11 @@ impl Producer {
 
     async fn topic_partitions(&self, topic: &str) -> Result<Arc<TopicPartitions>, ProducerError> {
         let inner = self.inner();
-        if let Some(p) = topic_entry(&mut inner.lock().topics, &inner.metadata, topic) {
+        if let Some(p) = topic_entry(&mut inner.lock(), &inner.metadata, topic) {
             return Ok(p.partitions.clone());
         }
         self.wait_for_topic(topic).await?;
-        topic_entry(&mut inner.lock().topics, &inner.metadata, topic)
+        topic_entry(&mut inner.lock(), &inner.metadata, topic)
             .map(|e| e.partitions.clone())
             .ok_or_else(|| ProducerError::Metadata {
                 topic: topic.to_string(),
@@ -781,8 +782,9 @@ impl Producer {
             })
     }
 
-    /// The hot path: one lock, one clock read (two without a record timestamp), no allocation
-    /// for a record that joins an open batch.
+    /// The hot path: one lock, at most one clock read (the record's timestamp, when it has
+    /// none; the monotonic clock only when it opens a batch), no allocation for a record that
+    /// joins an open batch.
     async fn append<K, V>(
         &self,
         record: &ProducerRecord<K, V>,
@@ -811,14 +813,18 @@ impl Producer {
             Pin<Box<tokio::sync::futures::Notified<'_>>>,
         )> = None;
         loop {
-            let now = Instant::now();
             let result = {
                 let mut guard = inner.lock();
                 if let Some(code) = guard.idem.as_ref().and_then(|i| i.fatal_error()) {
                     return Err(ProducerError::Fatal(code));
                 }
                 let state = &mut *guard;
-                match topic_entry(&mut state.topics, &inner.metadata, topic) {
+                match topic_entry_fields(
+                    &mut state.topics,
+                    &mut state.recent_topic,
+                    &inner.metadata,
+                    topic,
+                ) {
                     None => None,
                     Some(entry) => {
                         let partition = match chosen {
@@ -833,7 +839,19 @@ impl Producer {
                             )?,
                         };
                         chosen = Some(partition);
-                        let tp = TopicPartition::new(entry.name.clone(), partition);
+                        let fresh_tp;
+                        let tp = match usize::try_from(partition)
+                            .ok()
+                            .and_then(|p| entry.tps.get(p))
+                        {
+                            Some(tp) => tp,
+                            None => {
+                                // A partition chosen before the topic shrank: the append
+                                // reports whatever the accumulator makes of it.
+                                fresh_tp = TopicPartition::new(entry.name.clone(), partition);
+                                &fresh_tp
+                            }
+                        };
                         // Always there: every failed append hands it back.
                         let Some(c) = completion.take() else {
                             return Err(ProducerError::Closed);
@@ -841,7 +859,7 @@ impl Producer {
                         let result = with_batch_headers(&record.headers, |headers| {
                             state
                                 .acc
-                                .append(&tp, timestamp, key, value, headers, c, now)
+                                .append_at(tp, timestamp, key, value, headers, c, Instant::now)
                         });
                         if let Ok(outcome) = &result {
                             state.partitioner.on_append(
@@ -868,7 +886,11 @@ impl Producer {
             };
             match result {
                 Ok(outcome) => {
-                    if outcome.new_batch || outcome.batches_full {
+                    // Only appends that can make a batch sendable sooner wake the sender: a
+                    // new batch (its linger starts, or the one before it is now full) or one
+                    // that just reached `batch.size`. Waking it on every append to an already
+                    // full queue cost a sender pass per record.
+                    if outcome.new_batch || outcome.became_full {
                         inner.wake.notify_one();
                     }
                     return Ok(());
@@ -878,6 +900,7 @@ impl Producer {
                     completion: c,
                 }) => {
                     completion = Some(c);
+                    let now = Instant::now();
                     // The accumulator now counts as exhausted: everything is sendable.
                     inner.wake.notify_one();
                     match blocked.as_mut() {
@@ -941,41 +964,67 @@ struct TopicEntry {
     name: Arc<str>,
     version: u64,
     partitions: Arc<TopicPartitions>,
+    /// Partition `i` of the topic at index `i`, sharing `name`: an append borrows its
+    /// `TopicPartition` instead of building one.
+    tps: Vec<TopicPartition>,
+}
+
+/// `topic`'s entry ([`topic_entry_fields`] on the producer state).
+fn topic_entry<'s>(
+    state: &'s mut State,
+    metadata: &Metadata,
+    topic: &str,
+) -> Option<&'s TopicEntry> {
+    topic_entry_fields(&mut state.topics, &mut state.recent_topic, metadata, topic)
 }
 
 /// `topic`'s entry, rebuilt from the current metadata snapshot when the metadata changed since
-/// (one atomic load when it did not); `None` when the metadata has no partitions for it.
-fn topic_entry<'s>(
-    topics: &'s mut FastMap<Box<str>, TopicEntry>,
+/// (one atomic load and one name comparison when it did not and the topic is the last one
+/// used); `None` when the metadata has no partitions for it.
+fn topic_entry_fields<'s>(
+    topics: &mut FastMap<Box<str>, Arc<TopicEntry>>,
+    recent: &'s mut Option<Arc<TopicEntry>>,
     metadata: &Metadata,
     topic: &str,
 ) -> Option<&'s TopicEntry> {
     let version = metadata.version();
-    let fresh = topics.get(topic).is_some_and(|e| e.version == version);
-    if !fresh {
-        let snapshot = metadata.snapshot();
-        let info = snapshot.topic(topic)?;
-        let count = info
-            .partitions
-            .iter()
-            .map(|p| p.partition)
-            .max()
-            .map_or(0, |m| m + 1);
-        let partitions = Arc::new(TopicPartitions::new(count, info.available_partitions()).ok()?);
-        let name = match topics.get(topic) {
-            Some(e) => e.name.clone(),
-            None => Arc::from(topic),
+    let hit = recent
+        .as_ref()
+        .is_some_and(|e| e.version == version && *e.name == *topic);
+    if !hit {
+        let entry = match topics.get(topic) {
+            Some(e) if e.version == version => e.clone(),
+            known => {
+                let name = match known {
+                    Some(e) => e.name.clone(),
+                    None => Arc::from(topic),
+                };
+                let snapshot = metadata.snapshot();
+                let info = snapshot.topic(topic)?;
+                let count = info
+                    .partitions
+                    .iter()
+                    .map(|p| p.partition)
+                    .max()
+                    .map_or(0, |m| m + 1);
+                let partitions =
+                    Arc::new(TopicPartitions::new(count, info.available_partitions()).ok()?);
+                let tps = (0..count)
+                    .map(|p| TopicPartition::new(name.clone(), p))
+                    .collect();
+                let entry = Arc::new(TopicEntry {
+                    name,
+                    version: snapshot.version,
+                    partitions,
+                    tps,
+                });
+                topics.insert(topic.into(), entry.clone());
+                entry
+            }
         };
-        topics.insert(
-            topic.into(),
-            TopicEntry {
-                name,
-                version: snapshot.version,
-                partitions,
-            },
-        );
+        *recent = Some(entry);
     }
-    topics.get(topic)
+    recent.as_deref()
 }
 
 async fn wait_until_empty(inner: &Inner) {
@@ -990,18 +1039,25 @@ async fn wait_until_empty(inner: &Inner) {
     }
 }
 
-/// Completions to run once the lock is released.
+/// Finished batches whose completions run once the lock is released ([`finish`]).
 #[derive(Default)]
 struct Finished {
-    /// Records with a channel or a callback, and their outcome.
-    done: Vec<(Completion, DeliveryResult)>,
-    /// Fire-and-forget records that failed, per batch (for the error hook).
-    lost: Vec<LostRecords>,
-    /// Fire-and-forget records delivered (counted, nothing to run).
-    delivered_forget: u64,
-    /// Finished batches (completions taken out), deallocated only after their completions ran,
-    /// so `flush`/`close` return after every callback and counter.
-    batches: Vec<ProducerBatch<Completion>>,
+    /// In decision order, each with its records' completions still inside and its outcome.
+    /// A record's [`RecordMetadata`] is built only when its completion runs, outside the lock;
+    /// the batch is deallocated after that, so `flush`/`close` return after every callback
+    /// and counter.
+    batches: Vec<(ProducerBatch<Completion>, BatchOutcome)>,
+}
+
+/// How a finished batch ended.
+enum BatchOutcome {
+    /// Acknowledged at `base_offset` (-1 when unknown).
+    Delivered {
+        base_offset: i64,
+        log_append_time: i64,
+    },
+    /// Failed; every record gets the error.
+    Failed(ProduceError),
 }
 
 impl Finished {
@@ -1010,10 +1066,7 @@ impl Finished {
     }
 
     fn is_empty(&self) -> bool {
-        self.done.is_empty()
-            && self.lost.is_empty()
-            && self.delivered_forget == 0
-            && self.batches.is_empty()
+        self.batches.is_empty()
     }
 }
 
@@ -1051,53 +1104,23 @@ impl std::fmt::Display for LostRecords {
 pub type ErrorHook = Arc<dyn Fn(&LostRecords) + Send + Sync + 'static>;
 
 fn complete_batch(
-    mut batch: ProducerBatch<Completion>,
+    batch: ProducerBatch<Completion>,
     base_offset: i64,
     log_append_time: i64,
     out: &mut Finished,
 ) {
-    let tp = batch.topic_partition().clone();
-    let completions = batch.take_completions();
-    out.batches.push(batch);
-    for (i, c) in completions.into_iter().enumerate() {
-        if matches!(c.kind, CompletionKind::Forget) {
-            out.delivered_forget += 1;
-            continue;
-        }
-        let index = i32::try_from(i).unwrap_or(i32::MAX);
-        let meta = RecordMetadata::from_batch(
-            tp.topic.clone(),
-            tp.partition,
+    out.batches.push((
+        batch,
+        BatchOutcome::Delivered {
             base_offset,
-            index,
             log_append_time,
-            c.timestamp,
-        );
-        out.done.push((c, Ok(meta)));
-    }
+        },
+    ));
 }
 
-fn fail_batch(mut batch: ProducerBatch<Completion>, error: ProduceError, out: &mut Finished) {
+fn fail_batch(batch: ProducerBatch<Completion>, error: ProduceError, out: &mut Finished) {
     tracing::warn!(partition = %batch.topic_partition(), records = batch.record_count(), %error, "batch failed");
-    let tp = batch.topic_partition().clone();
-    let mut lost = 0;
-    let completions = batch.take_completions();
-    out.batches.push(batch);
-    for c in completions {
-        if matches!(c.kind, CompletionKind::Forget) {
-            lost += 1;
-        } else {
-            out.done.push((c, Err(error.clone())));
-        }
-    }
-    if lost > 0 {
-        out.lost.push(LostRecords {
-            topic: tp.topic,
-            partition: tp.partition,
-            records: lost,
-            error,
-        });
-    }
+    out.batches.push((batch, BatchOutcome::Failed(error)));
 }
 
 fn stamp_of(state: BatchProducerState) -> BatchStamp {
@@ -1158,30 +1181,75 @@ fn run_completions(inner: &Inner) {
 }
 
 fn finish(inner: &Inner, finished: Finished) {
-    for (c, result) in finished.done {
-        c.complete(result, &inner.metrics);
-    }
     let m = &inner.metrics;
-    m.records_sent
-        .fetch_add(finished.delivered_forget, Ordering::Relaxed);
-    if !finished.lost.is_empty() {
+    let mut lost = Vec::new();
+    let mut spent = Vec::with_capacity(finished.batches.len());
+    for (mut batch, outcome) in finished.batches {
+        let mut completions = batch.take_completions();
+        let records = completions.len() as u64;
+        match outcome {
+            BatchOutcome::Delivered {
+                base_offset,
+                log_append_time,
+            } => {
+                // Counted before any completion runs: a caller woken by one sees it.
+                m.records_sent.fetch_add(records, Ordering::Relaxed);
+                let tp = batch.topic_partition();
+                for (i, c) in completions.drain(..).enumerate() {
+                    if matches!(c.kind, CompletionKind::Forget) {
+                        continue;
+                    }
+                    let meta = RecordMetadata::from_batch(
+                        tp.topic.clone(),
+                        tp.partition,
+                        base_offset,
+                        i32::try_from(i).unwrap_or(i32::MAX),
+                        log_append_time,
+                        c.timestamp,
+                    );
+                    c.complete(Ok(meta));
+                }
+            }
+            BatchOutcome::Failed(error) => {
+                m.records_failed.fetch_add(records, Ordering::Relaxed);
+                let mut forgotten = 0;
+                for c in completions.drain(..) {
+                    if matches!(c.kind, CompletionKind::Forget) {
+                        forgotten += 1;
+                    } else {
+                        c.complete(Err(error.clone()));
+                    }
+                }
+                if forgotten > 0 {
+                    let tp = batch.topic_partition();
+                    lost.push(LostRecords {
+                        topic: tp.topic.clone(),
+                        partition: tp.partition,
+                        records: forgotten,
+                        error,
+                    });
+                }
+            }
+        }
+        spent.push((batch, completions));
+    }
+    if !lost.is_empty() {
         let hook = inner
             .error_hook
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        for lost in &finished.lost {
-            m.records_failed
-                .fetch_add(lost.records as u64, Ordering::Relaxed);
+        for lost in &lost {
             match &hook {
                 Some(hook) => hook(lost),
                 None => tracing::warn!(%lost, "fire-and-forget records lost"),
             }
         }
     }
-    if !finished.batches.is_empty() {
+    if !spent.is_empty() {
         let mut state = inner.lock();
-        for batch in finished.batches {
+        for (batch, completions) in spent {
+            state.acc.recycle_completions(completions);
             state.acc.deallocate(batch);
         }
     }

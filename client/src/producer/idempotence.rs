@@ -1430,6 +1430,44 @@ mod tests {
         assert!(state.can_send(&TP));
     }
 
+    /// The trace behind the acceptance suite's rare "acknowledged record not where its
+    /// RecordMetadata said" under CPU load (leader stopped or crashed; seen with and without
+    /// the in-flight release deferred): the old leader acknowledged `a` (acks=all) and the new
+    /// leader's log does not have it. `b`, next in sequence, is then out of order on the new
+    /// leader; the client bumps the epoch and `b` is written at `a`'s offset. Both batches are
+    /// reported at that offset: the idempotence state does what KIP-360 says, the loss is the
+    /// broker's.
+    #[test]
+    fn acknowledged_batch_lost_by_the_new_leader_bumps_and_reuses_its_offset() {
+        let mut state = ready(0);
+        let a = state.assign(&TP, 243).unwrap();
+        state.on_success(&TP, a, 4119).unwrap();
+        let b = state.assign(&TP, 16).unwrap();
+        assert_eq!((b.epoch, b.base_sequence), (0, 243));
+        // The leader stops: not leader, retried with the same stamp.
+        assert_eq!(
+            state.on_error(&TP, b, ErrorCode::NotLeaderOrFollower),
+            Ok(Decision::Retry)
+        );
+        assert_eq!(state.resend(&TP, b), Ok(b));
+        // The new leader's producer state ends before `a`: `b` is the expected batch, so this
+        // is acknowledged data lost, not a reordering.
+        assert_eq!(
+            state.on_error(&TP, b, ErrorCode::OutOfOrderSequenceNumber),
+            Ok(Decision::BumpEpochAndResetSequences {
+                reason: BumpReason::OutOfOrderSequence
+            })
+        );
+        let b1 = state.resend(&TP, b).unwrap();
+        assert_eq!((b1.epoch, b1.base_sequence), (1, 0));
+        // Written where the lost `a` was. The last acknowledged offset only ever rises, so it
+        // stays at the end of the lost `a` (4119 + 243 - 1).
+        state.on_success(&TP, b1, 4119).unwrap();
+        assert_eq!(state.last_acked_offset(&TP), Some(4361));
+        let c = state.assign(&TP, 247).unwrap();
+        assert_eq!((c.epoch, c.base_sequence), (1, 16));
+    }
+
     #[test]
     fn duplicate_sequence_is_success() {
         let mut state = ready(0);

@@ -509,7 +509,13 @@ pub struct DefaultPartitioner {
     ignore_keys: bool,
     adaptive: bool,
     rng: SplitMix64,
-    topics: FastMap<Box<str>, StickyTopic>,
+    /// Each topic's index in `states` (topics are never removed, so indexes hold).
+    topics: FastMap<Box<str>, usize>,
+    /// Per-topic sticky state, with the topic's name.
+    states: Vec<(Box<str>, StickyTopic)>,
+    /// Index in `states` of the topic looked up last: a record of the same topic, as the next
+    /// one usually is, finds its state with one name comparison instead of a hash lookup.
+    last: usize,
 }
 
 impl Default for DefaultPartitioner {
@@ -535,6 +541,8 @@ impl DefaultPartitioner {
             adaptive: true,
             rng: SplitMix64::from_entropy(),
             topics: FastMap::default(),
+            states: Vec::new(),
+            last: 0,
         }
     }
 
@@ -574,7 +582,7 @@ impl DefaultPartitioner {
     pub fn adaptive(mut self, adaptive: bool) -> Self {
         self.adaptive = adaptive;
         if !adaptive {
-            for topic in self.topics.values_mut() {
+            for (_, topic) in &mut self.states {
                 topic.load = LoadTable::default();
             }
         }
@@ -588,7 +596,34 @@ impl DefaultPartitioner {
     /// assert_eq!(DefaultPartitioner::default().sticky_partition("t"), None);
     /// ```
     pub fn sticky_partition(&self, topic: &str) -> Option<i32> {
-        self.topics.get(topic).and_then(|t| t.current)
+        let index = *self.topics.get(topic)?;
+        self.states[index].1.current
+    }
+
+    /// `topic`'s index in `states`, if it has state.
+    fn find(&mut self, topic: &str) -> Option<usize> {
+        if self
+            .states
+            .get(self.last)
+            .is_some_and(|(name, _)| **name == *topic)
+        {
+            return Some(self.last);
+        }
+        let index = *self.topics.get(topic)?;
+        self.last = index;
+        Some(index)
+    }
+
+    /// `topic`'s index in `states`, adding a fresh state for a new topic.
+    fn find_or_insert(&mut self, topic: &str) -> usize {
+        if let Some(index) = self.find(topic) {
+            return index;
+        }
+        let index = self.states.len();
+        self.states.push((topic.into(), StickyTopic::default()));
+        self.topics.insert(topic.into(), index);
+        self.last = index;
+        index
     }
 
     fn sticky(rng: &mut SplitMix64, state: &mut StickyTopic, partitions: &TopicPartitions) -> i32 {
@@ -625,16 +660,13 @@ impl Partitioner for DefaultPartitioner {
         partitions: &TopicPartitions,
     ) -> i32 {
         if let (Some(key), false) = (key, self.ignore_keys) {
-            if let Some(state) = self.topics.get_mut(topic) {
-                state.last_was_sticky = false;
+            if let Some(index) = self.find(topic) {
+                self.states[index].1.last_was_sticky = false;
             }
             return to_positive(murmur2(key)) % partitions.num_partitions();
         }
-        if let Some(state) = self.topics.get_mut(topic) {
-            return Self::sticky(&mut self.rng, state, partitions);
-        }
-        let state = self.topics.entry(topic.into()).or_default();
-        Self::sticky(&mut self.rng, state, partitions)
+        let index = self.find_or_insert(topic);
+        Self::sticky(&mut self.rng, &mut self.states[index].1, partitions)
     }
 
     fn on_append(
@@ -644,9 +676,10 @@ impl Partitioner for DefaultPartitioner {
         appended_bytes: usize,
         batches_full: bool,
     ) {
-        let Some(state) = self.topics.get_mut(topic) else {
+        let Some(index) = self.find(topic) else {
             return;
         };
+        let state = &mut self.states[index].1;
         let counts = state.last_was_sticky && state.current == Some(partition);
         state.last_was_sticky = false;
         if !counts {
@@ -667,17 +700,11 @@ impl Partitioner for DefaultPartitioner {
         if !self.adaptive {
             return;
         }
-        if loads.is_empty() && !self.topics.contains_key(topic) {
+        if loads.is_empty() && self.find(topic).is_none() {
             return;
         }
-        match self.topics.get_mut(topic) {
-            Some(state) => state.load.update(num_partitions, loads),
-            None => {
-                let mut state = StickyTopic::default();
-                state.load.update(num_partitions, loads);
-                self.topics.insert(topic.into(), state);
-            }
-        }
+        let index = self.find_or_insert(topic);
+        self.states[index].1.load.update(num_partitions, loads);
     }
 }
 
@@ -1109,6 +1136,43 @@ mod tests {
         let x = a.sticky_partition("x");
         produce_keyless(&mut a, &parts, 3, 10, true);
         assert_eq!(a.sticky_partition("x"), x, "topic t does not move x");
+    }
+
+    #[test]
+    fn interleaved_topics_each_count_their_own_bytes() {
+        // The last-topic shortcut must never hand one topic's state to another.
+        let parts = TopicPartitions::all_available(6).unwrap();
+        let mut p = DefaultPartitioner::new(100).with_seed(5);
+        let mut sent: Vec<(&str, i32)> = Vec::new();
+        for i in 0..400 {
+            let topic = ["a", "b", "c"][i % 3];
+            let partition = p.partition(topic, None, None, &parts);
+            p.on_append(topic, partition, 10, true);
+            sent.push((topic, partition));
+        }
+        for topic in ["a", "b", "c"] {
+            let mine: Vec<i32> = sent
+                .iter()
+                .filter(|(t, _)| *t == topic)
+                .map(|&(_, p)| p)
+                .collect();
+            // 10-byte records, batch.size 100: a new pick every 10 records of the topic.
+            for (period, chunk) in mine.chunks(10).enumerate() {
+                assert!(
+                    chunk.iter().all(|&c| c == chunk[0]),
+                    "{topic} {period}: {chunk:?}"
+                );
+            }
+        }
+        // A keyed record of a known topic clears that topic's sticky flag only.
+        let before = p.sticky_partition("b");
+        let _ = p.partition("a", Some(b"k"), None, &parts);
+        assert_eq!(p.sticky_partition("b"), before);
+        // Load stats for a new topic create its state; a later lookup finds it.
+        p.update_load_stats("d", 6, &[]);
+        assert_eq!(p.sticky_partition("d"), None);
+        let d = p.partition("d", None, None, &parts);
+        assert_eq!(p.sticky_partition("d"), Some(d));
     }
 
     #[test]
