@@ -80,6 +80,8 @@ struct FaultState {
     /// Isolated brokers, and whether clients are cut off too.
     isolated: BTreeMap<i32, bool>,
     paused: BTreeSet<i32>,
+    /// Brokers that do not apply new metadata images (slow to learn of changes).
+    metadata_held: BTreeSet<i32>,
     rules: Vec<FaultRule>,
     log: VecDeque<RequestRecord>,
 }
@@ -135,6 +137,23 @@ impl Faults {
     /// Whether `broker` is cut off from clients too.
     pub fn clients_cut_off(&self, broker: i32) -> bool {
         self.with(|s| s.isolated.get(&broker).copied().unwrap_or(false))
+    }
+
+    /// Stop `broker` from applying new metadata images until released.
+    pub fn hold_metadata(&self, broker: i32) {
+        self.with(|s| s.metadata_held.insert(broker));
+        self.changed();
+    }
+
+    /// Let `broker` apply metadata again.
+    pub fn release_metadata(&self, broker: i32) {
+        self.with(|s| s.metadata_held.remove(&broker));
+        self.changed();
+    }
+
+    /// Whether `broker` applies metadata images now (not isolated, not held).
+    pub fn applies_metadata(&self, broker: i32) -> bool {
+        self.with(|s| !s.isolated.contains_key(&broker) && !s.metadata_held.contains(&broker))
     }
 
     /// Stop `follower` from replicating (its fetchers pause) until resumed.

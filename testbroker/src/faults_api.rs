@@ -143,6 +143,19 @@ impl Cluster {
         self.wait_for_metadata().await
     }
 
+    /// Broker `id` stops applying new metadata (a broker slow to learn of changes): it keeps
+    /// serving clients and replicating on what it last knew, e.g. leading a partition the
+    /// controller has already given to another broker, until [`Cluster::release_metadata`].
+    /// Waits for metadata propagation skip it meanwhile.
+    pub fn hold_metadata(&self, id: i32) {
+        self.shared().faults.hold_metadata(id);
+    }
+
+    /// Broker `id` applies metadata again, catching up with the latest image at once.
+    pub fn release_metadata(&self, id: i32) {
+        self.shared().faults.release_metadata(id);
+    }
+
     /// Stop `follower` from fetching from its leaders (it falls out of the ISR after
     /// `replica.lag.time.max.ms`).
     pub fn pause_replication(&self, follower: i32) {

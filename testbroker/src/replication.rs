@@ -81,17 +81,23 @@ impl LeaderProgress {
         self.last_fetch_leader_leo.insert(follower, leader_leo);
     }
 
-    /// The high watermark: the smallest log end offset over the ISR (the leader included).
+    /// The high watermark: the smallest log end offset over the *maximal* ISR, i.e. the ISR
+    /// (the leader included) plus the followers whose addition the leader has asked for but not
+    /// yet seen in metadata (`pending`, KIP-497). Counting a pending follower matters: the
+    /// controller may already have added it (and made it the preferred leader again) while this
+    /// leader still holds the old ISR, so a record committed without it could be lost.
     /// Never below `current` (it only moves forward while this leader leads).
     pub fn high_watermark(
         &self,
         leader_id: i32,
         leader_leo: i64,
         isr: &[i32],
+        pending: &[i32],
         current: i64,
     ) -> i64 {
         let min = isr
             .iter()
+            .chain(pending)
             .map(|&id| {
                 if id == leader_id {
                     leader_leo
@@ -117,17 +123,19 @@ impl LeaderProgress {
             .collect()
     }
 
-    /// Followers outside the ISR that may rejoin: caught up to the high watermark and past the
-    /// start of the leader's current epoch (Kafka's `isFollowerInSync`).
+    /// Followers outside the ISR (and not already `pending` addition) that may rejoin: caught
+    /// up to the high watermark and past the start of the leader's current epoch (Kafka's
+    /// `isFollowerInSync`).
     pub fn ready_to_join(
         &self,
         isr: &[i32],
+        pending: &[i32],
         high_watermark: i64,
         leader_epoch_start_offset: i64,
     ) -> Vec<i32> {
         self.followers
             .iter()
-            .filter(|(id, _)| !isr.contains(id))
+            .filter(|(id, _)| !isr.contains(id) && !pending.contains(id))
             .filter(|(_, p)| {
                 p.log_end_offset >= high_watermark && p.log_end_offset >= leader_epoch_start_offset
             })
@@ -201,16 +209,41 @@ mod tests {
     fn high_watermark_is_the_isr_minimum_and_never_moves_back() {
         let mut p = LeaderProgress::new([2, 3], 0);
         assert_eq!(
-            p.high_watermark(1, 10, &[1, 2, 3], 0),
+            p.high_watermark(1, 10, &[1, 2, 3], &[], 0),
             0,
             "followers unknown yet"
         );
         p.on_follower_fetch(2, 10, 10, 5);
         p.on_follower_fetch(3, 7, 10, 5);
-        assert_eq!(p.high_watermark(1, 10, &[1, 2, 3], 0), 7);
-        assert_eq!(p.high_watermark(1, 10, &[1, 2], 0), 10, "an ISR without 3");
-        assert_eq!(p.high_watermark(1, 10, &[1, 2, 3], 8), 8, "never backwards");
-        assert_eq!(p.high_watermark(1, 10, &[1], 0), 10);
+        assert_eq!(p.high_watermark(1, 10, &[1, 2, 3], &[], 0), 7);
+        assert_eq!(
+            p.high_watermark(1, 10, &[1, 2], &[], 0),
+            10,
+            "an ISR without 3"
+        );
+        assert_eq!(
+            p.high_watermark(1, 10, &[1, 2, 3], &[], 8),
+            8,
+            "never backwards"
+        );
+        assert_eq!(p.high_watermark(1, 10, &[1], &[], 0), 10);
+    }
+
+    #[test]
+    fn a_follower_pending_isr_addition_holds_the_high_watermark_back() {
+        let mut p = LeaderProgress::new([2, 3], 0);
+        p.on_follower_fetch(2, 10, 10, 5);
+        p.on_follower_fetch(3, 7, 10, 5);
+        // 3 caught up to the high watermark 7 and was proposed for the ISR: until metadata shows
+        // the outcome, a batch at 7..10 is committed only once 3 has it too.
+        assert_eq!(p.high_watermark(1, 10, &[1, 2], &[3], 7), 7);
+        assert_eq!(
+            p.ready_to_join(&[1, 2], &[3], 7, 0),
+            Vec::<i32>::new(),
+            "asked once"
+        );
+        p.on_follower_fetch(3, 10, 10, 6);
+        assert_eq!(p.high_watermark(1, 10, &[1, 2], &[3], 7), 10);
     }
 
     #[test]
@@ -229,9 +262,9 @@ mod tests {
         p.on_follower_fetch(3, 60, 60, 13_000);
         assert_eq!(p.lagging(1, &[1, 2, 3], 13_000, 10_000), Vec::<i32>::new());
         // Rejoin needs the high watermark and the leader epoch start.
-        assert_eq!(p.ready_to_join(&[1, 2], 65, 40), Vec::<i32>::new());
-        assert_eq!(p.ready_to_join(&[1, 2], 55, 40), vec![3]);
-        assert_eq!(p.ready_to_join(&[1, 2], 55, 70), Vec::<i32>::new());
+        assert_eq!(p.ready_to_join(&[1, 2], &[], 65, 40), Vec::<i32>::new());
+        assert_eq!(p.ready_to_join(&[1, 2], &[], 55, 40), vec![3]);
+        assert_eq!(p.ready_to_join(&[1, 2], &[], 55, 70), Vec::<i32>::new());
     }
 
     fn cache(entries: &[(i32, i64)]) -> LeaderEpochCache {

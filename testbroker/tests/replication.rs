@@ -830,3 +830,88 @@ async fn topic_partition_rules_match_requests_that_name_topics_by_id() {
     );
     cluster.shutdown().await;
 }
+
+/// KIP-497's maximal ISR. The preferred leader returns and catches up; its leader asks the
+/// controller to take it back into the ISR, and the controller makes it leader again at once.
+/// A leader (and a follower) slow to learn that keep going on the old ISR: the old leader takes
+/// a write that the follower copies, and must not acknowledge it, because the new leader never
+/// had it. The high watermark counts a follower from the moment its addition is asked for.
+#[tokio::test]
+async fn a_follower_asked_into_the_isr_counts_for_the_high_watermark_at_once() {
+    let cluster = fast().brokers(3).topic("t", 1, 3).build().await.unwrap();
+    let preferred = cluster.metadata().partition("t", 0).unwrap().replicas[0];
+    let (first, conn) = leader_connection(&cluster, "t", 0).await;
+    assert_eq!(first, preferred);
+    assert_eq!(
+        produce(&conn, &cluster, "t", 0, batch(&[b"m1"], None), -1).await,
+        (ErrorCode::None, 0)
+    );
+    cluster.stop_broker(preferred).await.unwrap();
+    let (leader, conn) = leader_connection(&cluster, "t", 0).await;
+    let follower = (1..=3).find(|b| *b != preferred && *b != leader).unwrap();
+    assert_eq!(
+        produce(&conn, &cluster, "t", 0, batch(&[b"m2"], None), -1).await,
+        (ErrorCode::None, 1)
+    );
+    cluster.hold_metadata(leader);
+    cluster.hold_metadata(follower);
+    cluster.start_broker(preferred).await.unwrap();
+    let replica = |broker: i32| {
+        cluster
+            .replica_info("t", 0)
+            .into_iter()
+            .find(|r| r.broker == broker)
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !replica(preferred).is_some_and(|r| r.is_leader) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the preferred replica leads again"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The old leader still believes it leads with the ISR {leader, follower}, and the follower
+    // still fetches from it.
+    let check = async {
+        while replica(follower).map(|r| r.log_end_offset) != Some(3) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the follower copies m3"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Without the rule the old leader commits m3 on the follower's next fetch, within
+        // milliseconds; give it ample time to (wrongly) do so.
+        let committed = tokio::time::timeout(Duration::from_secs(2), async {
+            while replica(leader).map(|r| r.high_watermark) != Some(3) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert!(
+            committed.is_err(),
+            "the old leader committed m3 without the new leader"
+        );
+        cluster.release_metadata(leader);
+        cluster.release_metadata(follower);
+    };
+    let ((code, _), ()) = tokio::join!(
+        produce(&conn, &cluster, "t", 0, batch(&[b"m3"], None), -1),
+        check
+    );
+    assert_ne!(
+        code,
+        ErrorCode::None,
+        "m3 acknowledged but the new leader never had it"
+    );
+    cluster
+        .wait_for_replicas_in_sync("t", 0, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(
+        read_all(&cluster, "t", 0).await,
+        vec![Bytes::from_static(b"m1"), Bytes::from_static(b"m2")]
+    );
+    assert_replicas_identical(&cluster, "t", 0).await;
+    cluster.shutdown().await;
+}

@@ -261,6 +261,8 @@ fn finish_truncation(state: &BrokerState, replica: &Replica, s: &mut ReplicaStat
     if s.log.log_end_offset() < before {
         tracing::info!(broker = state.id, tp = %replica.tp, from = before, to = s.log.log_end_offset(), "follower truncated its log");
         s.producers = ProducerStateTable::rebuild(s.log.batch_headers());
+        // Waiters on replica state (`wait_for_replicas_in_sync`) see the log shrink.
+        state.notify_data_changed();
     }
     s.needs_truncation = false;
 }

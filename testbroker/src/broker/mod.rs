@@ -94,13 +94,14 @@ impl ClusterShared {
     /// Wait until every running broker has applied metadata `version` (or stopped), up to
     /// `timeout`. Returns whether they all did.
     pub async fn wait_for_propagation(&self, version: u64, timeout: Duration) -> bool {
-        // An isolated broker cannot hear the controller: nothing to wait for there.
+        // An isolated broker (or one holding its metadata) does not hear the controller:
+        // nothing to wait for there.
         let receivers: Vec<watch::Receiver<u64>> = self
             .applied
             .lock()
             .expect("applied lock")
             .iter()
-            .filter(|(id, _)| !self.faults.is_isolated(**id))
+            .filter(|(id, _)| self.faults.applies_metadata(**id))
             .map(|(_, rx)| rx.clone())
             .collect();
         let all = async move {
@@ -238,6 +239,11 @@ impl BrokerState {
         let epoch_changed = state.leader_epoch != p.leader_epoch;
         state.replicas = p.replicas.clone();
         state.isr = p.isr.clone();
+        if epoch_changed || p.leader != self.id {
+            state.pending_isr.clear();
+        } else {
+            state.pending_isr.retain(|id| !p.isr.contains(id));
+        }
         state.leader_id = p.leader;
         state.leader_epoch = p.leader_epoch;
         state.is_leader = p.leader == self.id;
@@ -270,7 +276,13 @@ impl BrokerState {
             return false;
         };
         let current = state.log.high_watermark();
-        let new = progress.high_watermark(self.id, state.log.log_end_offset(), &state.isr, current);
+        let new = progress.high_watermark(
+            self.id,
+            state.log.log_end_offset(),
+            &state.isr,
+            &state.pending_isr,
+            current,
+        );
         if new != current {
             state.log.set_high_watermark(new);
             return true;
@@ -290,7 +302,13 @@ impl BrokerState {
                 tracing::debug!(broker = self.id, %topic, partition, follower, isr = ?p.isr, "ISR expanded")
             }
             Err(e) => {
-                tracing::debug!(broker = self.id, %topic, partition, follower, error = %e, "ISR expansion refused")
+                tracing::debug!(broker = self.id, %topic, partition, follower, error = %e, "ISR expansion refused");
+                if let Some(replica) = self.replica(topic, partition) {
+                    let mut state = replica.lock();
+                    if state.leader_epoch == leader_epoch {
+                        state.pending_isr.retain(|&id| id != follower);
+                    }
+                }
             }
         }
     }
@@ -424,6 +442,7 @@ impl BrokerState {
                                     config: topic.config.clone(),
                                     replicas: Vec::new(),
                                     isr: Vec::new(),
+                                    pending_isr: Vec::new(),
                                     leader_progress: None,
                                     leader_epoch_start_offset: 0,
                                     needs_truncation: true,
@@ -515,7 +534,7 @@ impl Broker {
                     _ = stop.changed() => break,
                 }
                 let latest = images.borrow_and_update().clone();
-                if applier.cluster.faults.is_isolated(applier.id) {
+                if !applier.cluster.faults.applies_metadata(applier.id) {
                     continue;
                 }
                 if latest.version > applier.applied_version() {

@@ -53,6 +53,10 @@ pub struct ReplicaState {
     pub replicas: Vec<i32>,
     /// The partition's in-sync replicas, as of the last metadata image applied.
     pub isr: Vec<i32>,
+    /// As leader: followers it asked the controller to add to the ISR, until an image shows
+    /// them in it (or the leadership changes, or the controller refuses). The high watermark
+    /// counts them (KIP-497's maximal ISR).
+    pub pending_isr: Vec<i32>,
     /// As leader: what it knows of each follower.
     pub leader_progress: Option<LeaderProgress>,
     /// As leader: the log end offset when this leadership began.

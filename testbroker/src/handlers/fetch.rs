@@ -164,9 +164,19 @@ fn register_follower_fetch(ctx: &RequestContext, follower: i32, wanted: &[Wanted
         let ready = state
             .leader_progress
             .as_ref()
-            .map(|p| p.ready_to_join(&state.isr, hw, state.leader_epoch_start_offset))
+            .map(|p| {
+                p.ready_to_join(
+                    &state.isr,
+                    &state.pending_isr,
+                    hw,
+                    state.leader_epoch_start_offset,
+                )
+            })
             .unwrap_or_default();
         if ready.contains(&follower) {
+            // From now on the high watermark waits for this follower too, before the
+            // controller is even asked (it may make the follower leader at once).
+            state.pending_isr.push(follower);
             joins.push((topic.clone(), w.partition, state.leader_epoch));
         }
     }
