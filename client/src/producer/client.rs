@@ -70,6 +70,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, ProduceResponse};
 use tokio::sync::{Notify, oneshot};
+use tracing::Instrument;
 
 use crate::cluster::{ClusterError, Metadata, MetadataSnapshot};
 use crate::config::ConfigError;
@@ -521,7 +522,9 @@ impl Producer {
             idempotent,
             acks,
         });
-        let task = runtime.spawn(run_sender(inner.clone()));
+        // The sender and every request task it starts run in `kafka_producer{client_id}`.
+        let span = tracing::debug_span!("kafka_producer", client_id = inner.config.client_id());
+        let task = runtime.spawn(run_sender(inner.clone()).instrument(span));
         Ok(Producer {
             handle: Arc::new(Handle {
                 inner,
@@ -1262,7 +1265,7 @@ fn request_refresh(inner: &Arc<Inner>) {
         return;
     }
     let inner = inner.clone();
-    tokio::spawn(async move {
+    let refresh = async move {
         let topics: Vec<String> = inner.lock().topics.keys().map(|t| t.to_string()).collect();
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         match inner.metadata.refresh(Some(&names)).await {
@@ -1279,7 +1282,8 @@ fn request_refresh(inner: &Arc<Inner>) {
         }
         inner.refreshing.store(false, Ordering::SeqCst);
         inner.wake.notify_one();
-    });
+    };
+    tokio::spawn(refresh.in_current_span());
 }
 
 /// Asks any broker for a producer id until one is granted or the producer shuts down.
@@ -1562,7 +1566,11 @@ async fn run_sender(inner: Arc<Inner>) {
             request_refresh(&inner);
         }
         for (node, batches) in sends {
-            tokio::spawn(send_produce(inner.clone(), node, batches, snapshot.clone()));
+            let span =
+                tracing::debug_span!("produce_request", broker = node, batches = batches.len());
+            tokio::spawn(
+                send_produce(inner.clone(), node, batches, snapshot.clone()).instrument(span),
+            );
         }
         if empty && inner.shutdown.load(Ordering::SeqCst) {
             return;
