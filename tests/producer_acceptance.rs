@@ -723,9 +723,8 @@ enum Fault {
     /// Every Produce request is written but answered only after 4 s, longer than the
     /// producer's request timeout and delivery timeout, until `Heal`.
     SlowResponses,
-    /// Like `SlowResponses`, for Produce requests to partition 0's leader only (the other
-    /// partitions it leads are held too). Matched by broker: Produce v13 names topics by id,
-    /// which the test broker's topic matcher does not see.
+    /// Like `SlowResponses`, for Produce requests that carry partition 0 (other partitions
+    /// in the same request are held too).
     SlowPartition0Leader,
     /// Remove every interception rule.
     Heal,
@@ -916,6 +915,7 @@ async fn idempotent_stream_under(topic: &'static str, faults: &[(usize, Fault)],
                         matcher: FaultMatch {
                             api: Some(ApiKey::Produce),
                             broker: Some(leader),
+                            topic_partition: Some((topic.to_string(), Some(0))),
                             ..FaultMatch::default()
                         },
                         action: FaultAction::Delay(Duration::from_secs(4)),
