@@ -315,7 +315,14 @@ fn start_kafkit(cluster: &Cluster, topic: &str, c: MemberConfig<'_>) -> KafkitMe
                         (r.partition, r.offset, value)
                     }))
                 });
-                consumer.commit().await.expect("kafkit commit");
+                // During a cooperative rebalance (run in the background, records of unmoved
+                // partitions keep coming) commits are refused, as Java's
+                // RebalanceInProgressException; the revoke callback commits what moves.
+                match consumer.commit().await {
+                    Ok(()) => {}
+                    Err(e) if e.is_rebalance_in_progress() => {}
+                    Err(e) => panic!("kafkit commit: {e}"),
+                }
             }
             let assignment: BTreeSet<i32> = consumer
                 .assignment()
