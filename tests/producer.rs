@@ -351,6 +351,8 @@ async fn injected_not_leader_is_retried(idempotent: bool) {
     let producer = Producer::new(
         config(&cluster)
             .idempotence(idempotent)
+            // Without idempotence only one batch in flight keeps retries in order (as Java).
+            .max_in_flight_requests_per_connection(if idempotent { 5 } else { 1 })
             .retry_backoff(Duration::from_millis(10))
             .build()
             .unwrap(),
@@ -603,6 +605,9 @@ async fn message_too_large_splits_the_batch_and_delivers_every_record() {
             config(&cluster)
                 .idempotence(idempotent)
                 .acks(if idempotent { Acks::All } else { Acks::Leader })
+                // Without idempotence only one batch in flight keeps a split batch's parts
+                // ahead of the later batches (as Java).
+                .max_in_flight_requests_per_connection(if idempotent { 5 } else { 1 })
                 .linger(Duration::from_millis(50))
                 .build()
                 .unwrap(),

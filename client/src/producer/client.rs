@@ -16,11 +16,20 @@
 //! * One sender task loops: expire → `ready` → `drain_with` per ready broker → spawn one task
 //!   per Produce request (up to `max.in.flight.requests.per.connection` per broker) → sleep
 //!   until the next linger/back-off deadline or a wake-up.
-//! * **One batch per partition in flight** (Java's ordering guarantee when
-//!   `max.in.flight.requests.per.connection = 1`, applied per partition): a partition's
-//!   responses are processed in send order and retries can never reorder records, with or
-//!   without idempotence. Pipelining happens across partitions (several requests per broker).
-//!   Java pipelines up to five batches of one partition; that is a planned optimisation.
+//! * **Up to `max.in.flight.requests.per.connection` batches per partition in flight** (at
+//!   most five with idempotence), each in its own request, as Java. A partition's outcomes are
+//!   handled strictly in send order (an early one waits, see `PartitionPipeline`). With
+//!   idempotence, a retried batch goes back into its queue in sequence order (ahead of newer
+//!   batches and of the later batches that failed behind it with
+//!   `OUT_OF_ORDER_SEQUENCE_NUMBER`), is re-sent only once it is the partition's first in
+//!   flight, and no new batch is drained while a retry is pending (Java's
+//!   `insertInSequenceOrder` and `shouldStopDrainBatchesForPartition`). With 1, records of a
+//!   partition are written in send order whatever the retries; above 1 without idempotence a
+//!   retried batch may be written after later ones (Java's documented behaviour). Stricter
+//!   than Java, an idempotent partition keeps one batch in flight until the broker has
+//!   acknowledged one under the current producer epoch (see `is_muted`).
+//! * Each request runs in its own task, but requests to one broker are queued on its
+//!   connection in drain order (`WriteTurn`), as Java's single sender thread writes them.
 //! * Each async-mode record gets its own tokio oneshot; a per-batch shared completion (one
 //!   allocation per batch instead of per record) is the planned optimisation.
 //!
@@ -37,9 +46,6 @@
 //! # Not yet done
 //!
 //! * The adaptive partitioner gets no load statistics from the sender.
-//! * Without idempotence Java may reorder records on retry when
-//!   `max.in.flight.requests.per.connection > 1`; kafkit does not (one batch per partition in
-//!   flight), at some cost in per-partition throughput.
 //!
 //! # Example
 //!
@@ -60,7 +66,7 @@
 //! # }
 //! ```
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -81,7 +87,9 @@ use crate::producer::accumulator::{
     TopicPartition,
 };
 use crate::producer::config::{Acks, ProducerConfig};
-use crate::producer::idempotence::{BatchStamp, Decision, IdempotenceState, ProducerIdAndEpoch};
+use crate::producer::idempotence::{
+    BatchStamp, Decision, IdempotenceState, MAX_IN_FLIGHT_FOR_IDEMPOTENCE, ProducerIdAndEpoch,
+};
 use crate::producer::partitioner::{
     DefaultPartitioner, PartitionError, Partitioner, TopicPartitions, assign_partition,
 };
@@ -360,8 +368,14 @@ struct State {
     /// The topic of the last append (also in `topics`): a record for the same topic, as of
     /// the same metadata version, finds it without hashing its name.
     recent_topic: Option<Arc<TopicEntry>>,
-    /// Partitions with a batch on the wire (at most one each).
-    in_flight: FastSet<TopicPartition>,
+    /// Per partition, its batches on the wire in send order (at most
+    /// [`Inner::max_in_flight_per_partition`]), and outcomes that came back early.
+    in_flight: FastMap<TopicPartition, PartitionPipeline>,
+    /// Numbers batches as they go on the wire: the order a partition's outcomes are handled in.
+    next_send: u64,
+    /// Per broker, the order its Produce requests are queued on the connection in
+    /// ([`WriteTurn`]).
+    turns: HashMap<i32, NodeTurns>,
     /// Produce requests awaiting a response, per broker.
     requests: HashMap<i32, usize>,
 }
@@ -374,6 +388,9 @@ struct Inner {
     wake: Notify,
     /// Signalled (to all waiters) whenever a batch is deallocated.
     progress: Notify,
+    /// Signalled (to all waiters) when a Produce request has been queued on its connection and
+    /// the next one to that broker may go ([`WriteTurn`]).
+    turn_changed: Notify,
     metrics: Metrics,
     /// No more sends are accepted.
     closed: AtomicBool,
@@ -392,9 +409,60 @@ struct Inner {
     completion_runner: Mutex<()>,
     idempotent: bool,
     acks: Acks,
+    /// How many batches of one partition may be on the wire at once:
+    /// `max.in.flight.requests.per.connection`, at most [`MAX_IN_FLIGHT_FOR_IDEMPOTENCE`] with
+    /// idempotence ([`max_in_flight_per_partition`]).
+    max_in_flight_per_partition: usize,
 }
 
 impl Inner {
+    /// The shared state of a producer for `config`, with no sender task yet.
+    fn new(config: ProducerConfig) -> Inner {
+        let pool = Arc::new(ConnectionPool::new(
+            config.connection_config(),
+            config.bootstrap_servers().iter().cloned(),
+        ));
+        let metadata = Arc::new(Metadata::new(pool, true));
+        let acks = config.acks();
+        let idempotent = config.idempotence() && acks == Acks::All;
+        let partitioner = DefaultPartitioner::new(config.batch_size())
+            .ignore_keys(config.partitioner_ignore_keys())
+            .adaptive(config.partitioner_adaptive_partitioning());
+        let state = State {
+            acc: RecordAccumulator::new(AccumulatorConfig::from_producer_config(&config)),
+            partitioner,
+            idem: idempotent.then(IdempotenceState::new),
+            topics: FastMap::default(),
+            recent_topic: None,
+            in_flight: FastMap::default(),
+            next_send: 0,
+            turns: HashMap::new(),
+            requests: HashMap::new(),
+        };
+        let max_in_flight_per_partition =
+            max_in_flight_per_partition(config.max_in_flight_requests_per_connection(), idempotent);
+        Inner {
+            config,
+            metadata,
+            state: Mutex::new(state),
+            wake: Notify::new(),
+            progress: Notify::new(),
+            turn_changed: Notify::new(),
+            metrics: Metrics::default(),
+            closed: AtomicBool::new(false),
+            shutdown: AtomicBool::new(false),
+            refreshing: AtomicBool::new(false),
+            last_refresh: Mutex::new(Instant::now()),
+            error_hook: Mutex::new(None),
+            created: Instant::now(),
+            completions: Mutex::new(VecDeque::new()),
+            completion_runner: Mutex::new(()),
+            idempotent,
+            acks,
+            max_in_flight_per_partition,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -485,43 +553,7 @@ impl Producer {
     pub fn new(config: ProducerConfig) -> Result<Producer, ProducerError> {
         let runtime =
             tokio::runtime::Handle::try_current().map_err(|_| ProducerError::NoRuntime)?;
-        let pool = Arc::new(ConnectionPool::new(
-            config.connection_config(),
-            config.bootstrap_servers().iter().cloned(),
-        ));
-        let metadata = Arc::new(Metadata::new(pool, true));
-        let acks = config.acks();
-        let idempotent = config.idempotence() && acks == Acks::All;
-        let partitioner = DefaultPartitioner::new(config.batch_size())
-            .ignore_keys(config.partitioner_ignore_keys())
-            .adaptive(config.partitioner_adaptive_partitioning());
-        let state = State {
-            acc: RecordAccumulator::new(AccumulatorConfig::from_producer_config(&config)),
-            partitioner,
-            idem: idempotent.then(IdempotenceState::new),
-            topics: FastMap::default(),
-            recent_topic: None,
-            in_flight: FastSet::default(),
-            requests: HashMap::new(),
-        };
-        let inner = Arc::new(Inner {
-            config,
-            metadata,
-            state: Mutex::new(state),
-            wake: Notify::new(),
-            progress: Notify::new(),
-            metrics: Metrics::default(),
-            closed: AtomicBool::new(false),
-            shutdown: AtomicBool::new(false),
-            refreshing: AtomicBool::new(false),
-            last_refresh: Mutex::new(Instant::now()),
-            error_hook: Mutex::new(None),
-            created: Instant::now(),
-            completions: Mutex::new(VecDeque::new()),
-            completion_runner: Mutex::new(()),
-            idempotent,
-            acks,
-        });
+        let inner = Arc::new(Inner::new(config));
         // The sender and every request task it starts run in `kafka_producer{client_id}`.
         let span = tracing::debug_span!("kafka_producer", client_id = inner.config.client_id());
         let task = runtime.spawn(run_sender(inner.clone()).instrument(span));
@@ -1380,7 +1412,7 @@ async fn run_sender(inner: Arc<Inner>) {
             }
         }
         let mut finished = Finished::new();
-        let mut sends: Vec<(i32, Vec<ProducerBatch<Completion>>)> = Vec::new();
+        let mut sends: Vec<(i32, Request)> = Vec::new();
         let snapshot = inner.metadata.snapshot();
         let now = Instant::now();
         let mut stale_metadata = false;
@@ -1407,7 +1439,10 @@ async fn run_sender(inner: Arc<Inner>) {
                     .and_then(|p| p.leader)
                     .filter(|id| snapshot.brokers.contains_key(id))
             };
-            let check = state.acc.ready(now, leader_of, |tp| is_muted(state, tp));
+            let per_partition = inner.max_in_flight_per_partition;
+            let check = state
+                .acc
+                .ready(now, leader_of, |tp| is_muted(state, tp, per_partition));
             let max_in_flight = inner.config.max_in_flight_requests_per_connection().max(1);
             for &node in &check.ready_nodes {
                 if state.requests.get(&node).copied().unwrap_or(0) >= max_in_flight {
@@ -1424,7 +1459,8 @@ async fn run_sender(inner: Arc<Inner>) {
                             continue;
                         }
                         let tp = TopicPartition::new(topic.clone(), p.partition);
-                        if state.acc.queued_batches(&tp) > 0 && !is_muted(state, &tp) {
+                        if state.acc.queued_batches(&tp) > 0 && !is_muted(state, &tp, per_partition)
+                        {
                             parts.push(tp);
                         }
                     }
@@ -1434,103 +1470,10 @@ async fn run_sender(inner: Arc<Inner>) {
                 }
                 // Stable order so drain's rotation is fair.
                 parts.sort();
-                // Idempotent batches already stamped (retries, split parts) are re-sent under
-                // the stamp they carry; the others are stamped by `drain_with`.
-                let resends: HashSet<TopicPartition> = if state.idem.is_some() {
-                    parts
-                        .iter()
-                        .filter(|tp| {
-                            state
-                                .acc
-                                .front(tp)
-                                .is_some_and(|b| b.producer_state().is_some())
-                        })
-                        .cloned()
-                        .collect()
-                } else {
-                    HashSet::new()
-                };
-                let idem = &mut state.idem;
-                let mut batches = state.acc.drain_unsealed_with(
-                    node,
-                    &parts,
-                    inner.config.max_request_size(),
-                    now,
-                    |tp, count| {
-                        let idem = idem.as_mut()?;
-                        match idem.assign(tp, count) {
-                            Ok(s) => Some(BatchProducerState {
-                                producer_id: s.producer_id,
-                                producer_epoch: s.epoch,
-                                base_sequence: s.base_sequence,
-                                is_transactional: false,
-                            }),
-                            Err(e) => {
-                                tracing::error!(partition = %tp, error = %e, "cannot stamp batch");
-                                None
-                            }
-                        }
-                    },
-                );
-                if batches.is_empty() {
-                    continue;
-                }
-                // Retried idempotent batches: take the stamp they must carry now.
-                let mut keep = Vec::with_capacity(batches.len());
-                for mut batch in batches.drain(..) {
-                    let tp = batch.topic_partition().clone();
-                    let sent_as = batch
-                        .producer_state()
-                        .filter(|_| resends.contains(&tp))
-                        .map(stamp_of);
-                    if let (Some(idem), Some(sent_as)) = (state.idem.as_mut(), sent_as) {
-                        match idem.resend(&tp, sent_as) {
-                            Ok(stamp) if stamp != sent_as => {
-                                let ps = BatchProducerState {
-                                    producer_id: stamp.producer_id,
-                                    producer_epoch: stamp.epoch,
-                                    base_sequence: stamp.base_sequence,
-                                    is_transactional: false,
-                                };
-                                if let Err(e) = batch.set_producer_state(ps) {
-                                    let _ = idem.on_unresolved(&tp, stamp);
-                                    fail_batch(
-                                        batch,
-                                        ProduceError::Request(e.to_string()),
-                                        &mut finished,
-                                    );
-                                    continue;
-                                }
-                            }
-                            Ok(_) => {}
-                            Err(e) => {
-                                tracing::error!(partition = %tp, error = %e, "cannot resend batch");
-                                let _ = idem.on_unresolved(&tp, sent_as);
-                                fail_batch(
-                                    batch,
-                                    ProduceError::Request(e.to_string()),
-                                    &mut finished,
-                                );
-                                continue;
-                            }
-                        }
-                    }
-                    if let Some(e) = batch.error() {
-                        let e = e.to_string();
-                        if let (Some(idem), Some(ps)) =
-                            (state.idem.as_mut(), batch.producer_state())
-                        {
-                            let _ = idem.on_unresolved(&tp, stamp_of(ps));
-                        }
-                        fail_batch(batch, ProduceError::Request(e), &mut finished);
-                        continue;
-                    }
-                    state.in_flight.insert(tp);
-                    keep.push(batch);
-                }
-                if !keep.is_empty() {
-                    *state.requests.entry(node).or_insert(0) += 1;
-                    sends.push((node, keep));
+                if let Some(request) =
+                    drain_request(&inner, state, node, &parts, now, &mut finished)
+                {
+                    sends.push((node, request));
                 }
             }
             let mut wait = check.next_check;
@@ -1565,16 +1508,27 @@ async fn run_sender(inner: Arc<Inner>) {
         if unknown || stale_metadata {
             request_refresh(&inner);
         }
-        for (node, batches) in sends {
-            let span =
-                tracing::debug_span!("produce_request", broker = node, batches = batches.len());
+        // A pass that sent something goes round once more at once: a partition may send its
+        // next batch (up to `max_in_flight_per_partition`) before any response comes back.
+        let sent_some = !sends.is_empty();
+        for (node, request) in sends {
+            let span = tracing::debug_span!(
+                "produce_request",
+                broker = node,
+                batches = request.batches.len()
+            );
             tokio::spawn(
-                send_produce(inner.clone(), node, batches, snapshot.clone()).instrument(span),
+                send_produce(inner.clone(), node, request, snapshot.clone()).instrument(span),
             );
         }
         if empty && inner.shutdown.load(Ordering::SeqCst) {
             return;
         }
+        let wait = if sent_some {
+            Some(Duration::ZERO)
+        } else {
+            wait
+        };
         match wait {
             Some(d) if !d.is_zero() => {
                 tokio::select! {
@@ -1588,13 +1542,320 @@ async fn run_sender(inner: Arc<Inner>) {
     }
 }
 
+/// Drains one Produce request's batches for broker `node` from `parts` (partitions it leads
+/// that have queued batches and are not muted): stamps new idempotent batches, re-stamps
+/// retried ones if an epoch bump re-sequenced them, fails the ones that cannot be sent, and
+/// puts each batch it returns on its partition's wire ([`PartitionPipeline`]).
+fn drain_request(
+    inner: &Inner,
+    state: &mut State,
+    node: i32,
+    parts: &[TopicPartition],
+    now: Instant,
+    finished: &mut Finished,
+) -> Option<Request> {
+    // Idempotent batches already stamped (retries, split parts) are re-sent under
+    // the stamp they carry; the others are stamped by `drain_with`.
+    let resends: FastSet<TopicPartition> = if state.idem.is_some() {
+        parts
+            .iter()
+            .filter(|tp| {
+                state
+                    .acc
+                    .front(tp)
+                    .is_some_and(|b| b.producer_state().is_some())
+            })
+            .cloned()
+            .collect()
+    } else {
+        FastSet::default()
+    };
+    let idem = &mut state.idem;
+    let mut batches = state.acc.drain_unsealed_with(
+        node,
+        parts,
+        inner.config.max_request_size(),
+        now,
+        |tp, count| {
+            let idem = idem.as_mut()?;
+            match idem.assign(tp, count) {
+                Ok(s) => Some(BatchProducerState {
+                    producer_id: s.producer_id,
+                    producer_epoch: s.epoch,
+                    base_sequence: s.base_sequence,
+                    is_transactional: false,
+                }),
+                Err(e) => {
+                    tracing::error!(partition = %tp, error = %e, "cannot stamp batch");
+                    None
+                }
+            }
+        },
+    );
+    if batches.is_empty() {
+        return None;
+    }
+    // Retried idempotent batches: take the stamp they must carry now.
+    let mut keep = Vec::with_capacity(batches.len());
+    let mut numbers = Vec::with_capacity(batches.len());
+    for mut batch in batches.drain(..) {
+        let tp = batch.topic_partition().clone();
+        let sent_as = batch
+            .producer_state()
+            .filter(|_| resends.contains(&tp))
+            .map(stamp_of);
+        if let (Some(idem), Some(sent_as)) = (state.idem.as_mut(), sent_as) {
+            match idem.resend(&tp, sent_as) {
+                Ok(stamp) if stamp != sent_as => {
+                    let ps = BatchProducerState {
+                        producer_id: stamp.producer_id,
+                        producer_epoch: stamp.epoch,
+                        base_sequence: stamp.base_sequence,
+                        is_transactional: false,
+                    };
+                    if let Err(e) = batch.set_producer_state(ps) {
+                        let _ = idem.on_unresolved(&tp, stamp);
+                        fail_batch(batch, ProduceError::Request(e.to_string()), finished);
+                        continue;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(partition = %tp, error = %e, "cannot resend batch");
+                    let _ = idem.on_unresolved(&tp, sent_as);
+                    fail_batch(batch, ProduceError::Request(e.to_string()), finished);
+                    continue;
+                }
+            }
+        }
+        if let Some(e) = batch.error() {
+            let e = e.to_string();
+            if let (Some(idem), Some(ps)) = (state.idem.as_mut(), batch.producer_state()) {
+                let _ = idem.on_unresolved(&tp, stamp_of(ps));
+            }
+            fail_batch(batch, ProduceError::Request(e), finished);
+            continue;
+        }
+        // On the wire: its outcome is handled after those of the partition's
+        // batches sent before it ([`settle`]).
+        let number = state.next_send;
+        state.next_send += 1;
+        state
+            .in_flight
+            .entry(tp)
+            .or_default()
+            .on_wire
+            .push_back(number);
+        keep.push(batch);
+        numbers.push(number);
+    }
+    if keep.is_empty() {
+        return None;
+    }
+    *state.requests.entry(node).or_insert(0) += 1;
+    let turns = state.turns.entry(node).or_default();
+    let turn = turns.issued;
+    turns.issued += 1;
+    Some(Request {
+        batches: keep,
+        numbers,
+        turn,
+    })
+}
+
+/// The batches of one Produce request (at most one per partition), each with its send number.
+struct Request {
+    batches: Vec<ProducerBatch<Completion>>,
+    /// `numbers[i]` is the send number of `batches[i]` ([`PartitionPipeline::on_wire`]).
+    numbers: Vec<u64>,
+    /// Its place among the broker's requests ([`WriteTurn`]).
+    turn: u64,
+}
+
+/// The order in which one broker's Produce requests are queued on its connection.
+#[derive(Debug, Default)]
+struct NodeTurns {
+    /// The next turn to hand out (in drain order).
+    issued: u64,
+    /// The turn whose request may be queued now.
+    serving: u64,
+    /// Turns given up before they came up (a request task that ended early); skipped.
+    abandoned: Vec<u64>,
+}
+
+impl NodeTurns {
+    /// Ends `turn`: the next one may go (at once if it is `turn`'s successor's).
+    fn end(&mut self, turn: u64) {
+        if turn == self.serving {
+            self.serving += 1;
+            while let Some(i) = self.abandoned.iter().position(|&t| t == self.serving) {
+                self.abandoned.swap_remove(i);
+                self.serving += 1;
+            }
+        } else if turn > self.serving {
+            self.abandoned.push(turn);
+        }
+    }
+}
+
+/// A request's turn to be queued on its broker's connection.
+///
+/// Each request runs in its own task, and a connection queues requests in the order their
+/// tasks reach it, not the order the sender drained them. With several batches of one partition
+/// in flight that order matters: an idempotent batch queued ahead of its predecessor is refused
+/// with `OUT_OF_ORDER_SEQUENCE_NUMBER`, and without idempotence its records would be written
+/// out of order. Java's single sender thread writes requests in drain order; here each task
+/// waits for its turn ([`WriteTurn::wait`]), starts its send (which takes the connection's next
+/// correlation id and queue slot, or the first place in line for one) and ends its turn, so the
+/// next request to that broker may go while this one awaits its response.
+struct WriteTurn<'a> {
+    inner: &'a Inner,
+    node: i32,
+    turn: u64,
+}
+
+impl WriteTurn<'_> {
+    /// Waits until every earlier request to the broker has been queued (or given up).
+    async fn wait(&self) {
+        loop {
+            let changed = self.inner.turn_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let serving = self
+                .inner
+                .lock()
+                .turns
+                .get(&self.node)
+                .map_or(u64::MAX, |t| t.serving);
+            if serving >= self.turn {
+                return;
+            }
+            changed.await;
+        }
+    }
+}
+
+impl Drop for WriteTurn<'_> {
+    /// Ends the turn (or abandons it, if it has not come up yet). Never dropped with the state
+    /// lock held.
+    fn drop(&mut self) {
+        if let Some(turns) = self.inner.lock().turns.get_mut(&self.node) {
+            turns.end(self.turn);
+        }
+        self.inner.turn_changed.notify_waiters();
+    }
+}
+
+/// One partition's batches on the wire, and the outcomes that came back before an older
+/// batch's.
+///
+/// A partition may have up to `max.in.flight.requests.per.connection` batches on the wire (at
+/// most [`MAX_IN_FLIGHT_FOR_IDEMPOTENCE`] with idempotence), each in its own request. Their
+/// outcomes are handled strictly in send order, as Java's single sender thread reads one
+/// connection's responses in order: the idempotence state sees a partition's answers in sequence
+/// order, a retried batch is re-queued before the later batches that failed behind it, and
+/// callbacks run in send order. Two request tasks racing for the lock, or requests that went
+/// to two brokers across a leader change, can deliver them in another order; an early outcome
+/// waits here until the older ones were handled.
+#[derive(Default)]
+struct PartitionPipeline {
+    /// Send numbers of the batches on the wire, oldest first.
+    on_wire: VecDeque<u64>,
+    /// Outcomes that arrived before an older batch's, with their send numbers.
+    early: Vec<(u64, ProducerBatch<Completion>, WireOutcome)>,
+}
+
+impl PartitionPipeline {
+    /// Takes `number` off the wire if it is the oldest; otherwise (an older batch is still
+    /// unanswered) returns `false` and the caller parks the outcome in `early`. A number not on
+    /// the wire at all is handled at once.
+    fn take_if_oldest(&mut self, number: u64) -> bool {
+        match self.on_wire.front() {
+            Some(&first) if first == number => {
+                self.on_wire.pop_front();
+                true
+            }
+            Some(_) if self.on_wire.contains(&number) => false,
+            _ => true,
+        }
+    }
+
+    /// The parked outcome of the oldest batch on the wire, taking it off the wire.
+    fn next_ready(&mut self) -> Option<(ProducerBatch<Completion>, WireOutcome)> {
+        let &first = self.on_wire.front()?;
+        let index = self.early.iter().position(|(n, _, _)| *n == first)?;
+        self.on_wire.pop_front();
+        let (_, batch, outcome) = self.early.swap_remove(index);
+        Some((batch, outcome))
+    }
+}
+
+/// What became of a batch that was on the wire.
+enum WireOutcome {
+    /// The broker's answer for its partition (or the retriable error every batch of a failed
+    /// request is treated as having got).
+    Response(PartitionOutcome),
+    /// Not sendable (sealing failed) or the request failed for good: fail the batch; its
+    /// sequence, if any, is unresolved.
+    Failed(ProduceError),
+}
+
+/// Hands the batch with send number `number` its outcome once every batch of its partition
+/// sent before it has had its own (an early outcome waits in the partition's
+/// [`PartitionPipeline`]), then any parked outcomes that were waiting for this one.
+#[allow(clippy::too_many_arguments)]
+fn settle(
+    inner: &Inner,
+    state: &mut State,
+    number: u64,
+    batch: ProducerBatch<Completion>,
+    outcome: WireOutcome,
+    now: Instant,
+    finished: &mut Finished,
+    refresh: &mut bool,
+) {
+    let waiting = match state.in_flight.get_mut(batch.topic_partition()) {
+        None => false,
+        Some(pipe) => {
+            if !pipe.take_if_oldest(number) {
+                pipe.early.push((number, batch, outcome));
+                return;
+            }
+            !pipe.early.is_empty()
+        }
+    };
+    // Cloned only when parked outcomes may follow (rare).
+    let tp = waiting.then(|| batch.topic_partition().clone());
+    handle_outcome(inner, state, batch, outcome, now, finished, refresh);
+    let Some(tp) = tp else {
+        return;
+    };
+    while let Some((batch, outcome)) = state
+        .in_flight
+        .get_mut(&tp)
+        .and_then(PartitionPipeline::next_ready)
+    {
+        handle_outcome(inner, state, batch, outcome, now, finished, refresh);
+    }
+}
+
 /// Sends one Produce request and handles its outcome.
 async fn send_produce(
     inner: Arc<Inner>,
     node: i32,
-    mut batches: Vec<ProducerBatch<Completion>>,
+    request: Request,
     snapshot: Arc<MetadataSnapshot>,
 ) {
+    let Request {
+        mut batches,
+        mut numbers,
+        turn,
+    } = request;
+    let turn = WriteTurn {
+        inner: &inner,
+        node,
+        turn,
+    };
     // Seal (compress, CRC) here, outside the producer's lock, so appends never wait on it.
     let mut uncompressed = 0u64;
     for batch in &mut batches {
@@ -1607,23 +1868,33 @@ async fn send_produce(
         .fetch_add(uncompressed, Ordering::Relaxed);
     if batches.iter().any(|b| b.error().is_some()) {
         let mut finished = Finished::new();
+        let mut refresh = false;
         {
             let mut guard = inner.lock();
             let state = &mut *guard;
+            let now = Instant::now();
             let mut kept = Vec::with_capacity(batches.len());
-            for batch in batches {
+            let mut kept_numbers = Vec::with_capacity(batches.len());
+            for (batch, number) in batches.into_iter().zip(numbers) {
                 let Some(e) = batch.error().map(|e| e.to_string()) else {
                     kept.push(batch);
+                    kept_numbers.push(number);
                     continue;
                 };
-                let tp = batch.topic_partition().clone();
-                state.in_flight.remove(&tp);
-                if let (Some(idem), Some(ps)) = (state.idem.as_mut(), batch.producer_state()) {
-                    let _ = idem.on_unresolved(&tp, stamp_of(ps));
-                }
-                fail_batch(batch, ProduceError::Request(e), &mut finished);
+                let outcome = WireOutcome::Failed(ProduceError::Request(e));
+                settle(
+                    &inner,
+                    state,
+                    number,
+                    batch,
+                    outcome,
+                    now,
+                    &mut finished,
+                    &mut refresh,
+                );
             }
             batches = kept;
+            numbers = kept_numbers;
             if batches.is_empty() {
                 release_request(state, node);
             }
@@ -1643,56 +1914,44 @@ async fn send_produce(
         .iter()
         .map(|b| b.records().map_or(0, |r| r.len()))
         .sum();
-    let outcome = exchange(&inner, node, &batches, &sent, &snapshot).await;
+    let outcome = exchange(&inner, node, &batches, &sent, &snapshot, turn).await;
     let m = &inner.metrics;
     m.requests_sent.fetch_add(1, Ordering::Relaxed);
     m.batches_sent
         .fetch_add(batches.len() as u64, Ordering::Relaxed);
     m.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
-    let outcomes: Vec<PartitionOutcome> = match outcome {
-        Exchange::Response(list) => list,
+    let outcomes: Vec<WireOutcome> = match outcome {
+        Exchange::Response(list) => list.into_iter().map(WireOutcome::Response).collect(),
         Exchange::NoResponse => sent
             .iter()
-            .map(|_| PartitionOutcome::Success {
-                base_offset: RecordMetadata::UNKNOWN_OFFSET,
-                log_append_time_ms: -1,
-                log_start_offset: -1,
+            .map(|_| {
+                WireOutcome::Response(PartitionOutcome::Success {
+                    base_offset: RecordMetadata::UNKNOWN_OFFSET,
+                    log_append_time_ms: -1,
+                    log_start_offset: -1,
+                })
             })
             .collect(),
-        Exchange::Failed { code, fatal } => {
-            if let Some(message) = fatal {
-                // Not retriable: fail the request's batches.
-                let mut finished = Finished::new();
-                {
-                    let mut guard = inner.lock();
-                    let state = &mut *guard;
-                    for batch in batches {
-                        let tp = batch.topic_partition().clone();
-                        state.in_flight.remove(&tp);
-                        if let (Some(idem), Some(ps)) =
-                            (state.idem.as_mut(), batch.producer_state())
-                        {
-                            let _ = idem.on_unresolved(&tp, stamp_of(ps));
-                        }
-                        fail_batch(batch, ProduceError::Request(message.clone()), &mut finished);
-                    }
-                    release_request(state, node);
-                    queue_completions(&inner, finished);
-                }
-                run_completions(&inner);
-                inner.wake.notify_one();
-                return;
-            }
-            sent.iter()
-                .map(|_| PartitionOutcome::Error {
+        // Not retriable: fail the request's batches.
+        Exchange::Failed {
+            fatal: Some(message),
+            ..
+        } => sent
+            .iter()
+            .map(|_| WireOutcome::Failed(ProduceError::Request(message.clone())))
+            .collect(),
+        Exchange::Failed { code, fatal: None } => sent
+            .iter()
+            .map(|_| {
+                WireOutcome::Response(PartitionOutcome::Error {
                     code,
                     message: None,
                     record_errors: Vec::new(),
                     current_leader: None,
                     log_start_offset: -1,
                 })
-                .collect()
-        }
+            })
+            .collect(),
     };
     let mut refresh = false;
     let mut finished = Finished::new();
@@ -1700,110 +1959,17 @@ async fn send_produce(
         let mut guard = inner.lock();
         let state = &mut *guard;
         let now = Instant::now();
-        for (batch, outcome) in batches.into_iter().zip(outcomes) {
-            let tp = batch.topic_partition().clone();
-            state.in_flight.remove(&tp);
-            let stamp = batch.producer_state().map(stamp_of);
-            let ctx = RetryContext {
-                record_count: batch.record_count(),
-                attempts: batch.attempts(),
-                retries: inner.config.retries(),
-                delivery_timeout_passed: now.saturating_duration_since(batch.created())
-                    >= inner.delivery_timeout(),
-                idempotent: stamp.is_some() && state.idem.is_some(),
-            };
-            let action = classify(&outcome, ctx);
-            refresh |= action.refresh_metadata();
-            match action {
-                BatchAction::Complete {
-                    base_offset,
-                    log_append_time_ms,
-                    ..
-                } => {
-                    if let (Some(idem), Some(stamp)) = (state.idem.as_mut(), stamp)
-                        && let Err(e) = idem.on_success(&tp, stamp, base_offset)
-                    {
-                        tracing::warn!(partition = %tp, error = %e, "idempotence state out of step");
-                    }
-                    complete_batch(batch, base_offset, log_append_time_ms, &mut finished);
-                }
-                BatchAction::Retry { .. } => {
-                    tracing::debug!(partition = %tp, code = %outcome.error_code(), "retrying batch");
-                    m.retries.fetch_add(1, Ordering::Relaxed);
-                    state.acc.reenqueue(batch, now);
-                }
-                BatchAction::Split => {
-                    split_batch(state, batch, None, &mut finished);
-                }
-                BatchAction::Fail { error, .. } => {
-                    fail_batch(batch, error.into(), &mut finished);
-                }
-                BatchAction::Idempotent { may_retry, .. } => {
-                    let (Some(idem), Some(stamp)) = (state.idem.as_mut(), stamp) else {
-                        // Unreachable: `idempotent` was only set for stamped batches.
-                        let error = ProduceError::Request("unstamped idempotent batch".into());
-                        fail_batch(batch, error, &mut finished);
-                        continue;
-                    };
-                    let (code, log_start_offset) = match &outcome {
-                        PartitionOutcome::Error {
-                            code,
-                            log_start_offset,
-                            ..
-                        } => (*code, *log_start_offset),
-                        PartitionOutcome::Success { .. } => (ErrorCode::None, -1),
-                    };
-                    if !may_retry && code.is_retriable() {
-                        let _ = idem.on_unresolved(&tp, stamp);
-                        let error = if now.saturating_duration_since(batch.created())
-                            >= inner.delivery_timeout()
-                        {
-                            sink::ProduceError::DeliveryTimeout { code }
-                        } else {
-                            sink::ProduceError::RetriesExhausted {
-                                code,
-                                attempts: batch.attempts(),
-                            }
-                        };
-                        fail_batch(batch, error.into(), &mut finished);
-                        continue;
-                    }
-                    let broker_error = || {
-                        ProduceError::Broker(sink::ProduceError::Broker {
-                            code,
-                            message: match &outcome {
-                                PartitionOutcome::Error { message, .. } => message.clone(),
-                                PartitionOutcome::Success { .. } => None,
-                            },
-                            record_errors: Vec::new(),
-                        })
-                    };
-                    match idem.on_error_with_log_start_offset(&tp, stamp, code, log_start_offset) {
-                        Ok(Decision::Complete) => {
-                            complete_batch(batch, -1, -1, &mut finished);
-                        }
-                        Ok(Decision::Retry) | Ok(Decision::BumpEpochAndResetSequences { .. }) => {
-                            m.retries.fetch_add(1, Ordering::Relaxed);
-                            state.acc.reenqueue(batch, now);
-                        }
-                        Ok(Decision::Split) => {
-                            split_batch(state, batch, Some(stamp), &mut finished);
-                        }
-                        Ok(Decision::FailBatch { fatal }) => {
-                            let error = if fatal {
-                                ProduceError::Fatal(code)
-                            } else {
-                                broker_error()
-                            };
-                            fail_batch(batch, error, &mut finished);
-                        }
-                        Err(e) => {
-                            tracing::error!(partition = %tp, error = %e, "idempotence state out of step");
-                            fail_batch(batch, broker_error(), &mut finished);
-                        }
-                    }
-                }
-            }
+        for ((batch, number), outcome) in batches.into_iter().zip(numbers).zip(outcomes) {
+            settle(
+                &inner,
+                state,
+                number,
+                batch,
+                outcome,
+                now,
+                &mut finished,
+                &mut refresh,
+            );
         }
         release_request(state, node);
         queue_completions(&inner, finished);
@@ -1816,9 +1982,149 @@ async fn send_produce(
     }
 }
 
-/// Whether `tp` may not send now: a batch of it is on the wire, or idempotence forbids it.
-fn is_muted(state: &State, tp: &TopicPartition) -> bool {
-    if state.in_flight.contains(tp) {
+/// Decides what becomes of a batch that left the wire (its partition's older batches were
+/// handled already): complete, re-queue (in sequence order), split or fail it.
+fn handle_outcome(
+    inner: &Inner,
+    state: &mut State,
+    batch: ProducerBatch<Completion>,
+    outcome: WireOutcome,
+    now: Instant,
+    finished: &mut Finished,
+    refresh: &mut bool,
+) {
+    let m = &inner.metrics;
+    let tp = batch.topic_partition().clone();
+    let stamp = batch.producer_state().map(stamp_of);
+    let outcome = match outcome {
+        WireOutcome::Response(outcome) => outcome,
+        WireOutcome::Failed(error) => {
+            if let (Some(idem), Some(stamp)) = (state.idem.as_mut(), stamp) {
+                let _ = idem.on_unresolved(&tp, stamp);
+            }
+            fail_batch(batch, error, finished);
+            return;
+        }
+    };
+    let ctx = RetryContext {
+        record_count: batch.record_count(),
+        attempts: batch.attempts(),
+        retries: inner.config.retries(),
+        delivery_timeout_passed: now.saturating_duration_since(batch.created())
+            >= inner.delivery_timeout(),
+        idempotent: stamp.is_some() && state.idem.is_some(),
+    };
+    let action = classify(&outcome, ctx);
+    *refresh |= action.refresh_metadata();
+    match action {
+        BatchAction::Complete {
+            base_offset,
+            log_append_time_ms,
+            ..
+        } => {
+            if let (Some(idem), Some(stamp)) = (state.idem.as_mut(), stamp)
+                && let Err(e) = idem.on_success(&tp, stamp, base_offset)
+            {
+                tracing::warn!(partition = %tp, error = %e, "idempotence state out of step");
+            }
+            complete_batch(batch, base_offset, log_append_time_ms, finished);
+        }
+        BatchAction::Retry { .. } => {
+            tracing::debug!(partition = %tp, code = %outcome.error_code(), "retrying batch");
+            m.retries.fetch_add(1, Ordering::Relaxed);
+            state.acc.reenqueue(batch, now);
+        }
+        BatchAction::Split => {
+            split_batch(state, batch, None, finished);
+        }
+        BatchAction::Fail { error, .. } => {
+            fail_batch(batch, error.into(), finished);
+        }
+        BatchAction::Idempotent { may_retry, .. } => {
+            let (Some(idem), Some(stamp)) = (state.idem.as_mut(), stamp) else {
+                // Unreachable: `idempotent` was only set for stamped batches.
+                let error = ProduceError::Request("unstamped idempotent batch".into());
+                fail_batch(batch, error, finished);
+                return;
+            };
+            let (code, log_start_offset) = match &outcome {
+                PartitionOutcome::Error {
+                    code,
+                    log_start_offset,
+                    ..
+                } => (*code, *log_start_offset),
+                PartitionOutcome::Success { .. } => (ErrorCode::None, -1),
+            };
+            if !may_retry && code.is_retriable() {
+                let _ = idem.on_unresolved(&tp, stamp);
+                let error =
+                    if now.saturating_duration_since(batch.created()) >= inner.delivery_timeout() {
+                        sink::ProduceError::DeliveryTimeout { code }
+                    } else {
+                        sink::ProduceError::RetriesExhausted {
+                            code,
+                            attempts: batch.attempts(),
+                        }
+                    };
+                fail_batch(batch, error.into(), finished);
+                return;
+            }
+            let broker_error = || {
+                ProduceError::Broker(sink::ProduceError::Broker {
+                    code,
+                    message: match &outcome {
+                        PartitionOutcome::Error { message, .. } => message.clone(),
+                        PartitionOutcome::Success { .. } => None,
+                    },
+                    record_errors: Vec::new(),
+                })
+            };
+            match idem.on_error_with_log_start_offset(&tp, stamp, code, log_start_offset) {
+                Ok(Decision::Complete) => {
+                    complete_batch(batch, -1, -1, finished);
+                }
+                Ok(Decision::Retry) | Ok(Decision::BumpEpochAndResetSequences { .. }) => {
+                    m.retries.fetch_add(1, Ordering::Relaxed);
+                    state.acc.reenqueue(batch, now);
+                }
+                Ok(Decision::Split) => {
+                    split_batch(state, batch, Some(stamp), finished);
+                }
+                Ok(Decision::FailBatch { fatal }) => {
+                    let error = if fatal {
+                        ProduceError::Fatal(code)
+                    } else {
+                        broker_error()
+                    };
+                    fail_batch(batch, error, finished);
+                }
+                Err(e) => {
+                    tracing::error!(partition = %tp, error = %e, "idempotence state out of step");
+                    fail_batch(batch, broker_error(), finished);
+                }
+            }
+        }
+    }
+}
+
+/// Whether `tp` may not send now: `per_partition` batches of it are on the wire, or
+/// idempotence forbids it (a retry that is not the first in flight, a retry pending before new
+/// batches, an epoch bump, an unresolved sequence, the five-batch window).
+///
+/// With idempotence, a partition that has no acknowledged batch under the current producer id
+/// and epoch keeps a single batch on the wire (stricter than Java). A broker with no state for
+/// the producer on a partition accepts any sequence as its first (Kafka's
+/// `ProducerAppendInfo.checkSequence`: the state may have been removed by retention): if the
+/// first batch failed with a retriable error and the second were written in its place, the
+/// first could then never be written and would be retried until `delivery.timeout.ms`. After
+/// one acknowledgement the broker holds the producer's state and refuses any gap.
+fn is_muted(state: &State, tp: &TopicPartition, per_partition: usize) -> bool {
+    let on_wire = state.in_flight.get(tp).map_or(0, |p| p.on_wire.len());
+    let limit = match &state.idem {
+        Some(idem) if idem.last_acked_sequence(tp).is_none() => 1,
+        _ => per_partition,
+    };
+    if on_wire >= limit {
         return true;
     }
     match &state.idem {
@@ -1891,6 +2197,20 @@ fn split_batch(
     state.acc.requeue_split(parts);
 }
 
+/// How many batches of one partition may be on the wire at once: Java's
+/// `max.in.flight.requests.per.connection` (at least 1), and with idempotence at most
+/// [`MAX_IN_FLIGHT_FOR_IDEMPOTENCE`] (the broker remembers the last five batches per producer
+/// and partition). With 1 a partition's records are written in send order whatever the
+/// retries; above 1 without idempotence a retried batch may land after later ones, as in Java.
+fn max_in_flight_per_partition(configured: usize, idempotent: bool) -> usize {
+    let n = configured.max(1);
+    if idempotent {
+        n.min(MAX_IN_FLIGHT_FOR_IDEMPOTENCE)
+    } else {
+        n
+    }
+}
+
 fn release_request(state: &mut State, node: i32) {
     if let Some(n) = state.requests.get_mut(&node) {
         *n = n.saturating_sub(1);
@@ -1932,12 +2252,26 @@ fn net_failure(e: &NetError) -> Exchange {
     }
 }
 
+/// Polls `send` once (which queues the request on its connection, or takes the first place in
+/// line for a queue slot), ends the turn, then waits for the rest.
+async fn start_in_turn<T>(send: impl Future<Output = T>, turn: WriteTurn<'_>) -> T {
+    // Unconstrained: tokio's cooperative budget must not turn the first poll into a no-op.
+    let mut send = std::pin::pin!(tokio::task::unconstrained(send));
+    let first = std::future::poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await;
+    drop(turn);
+    match first {
+        Poll::Ready(result) => result,
+        Poll::Pending => send.await,
+    }
+}
+
 async fn exchange(
     inner: &Inner,
     node: i32,
     batches: &[ProducerBatch<Completion>],
     sent: &[TopicPartition],
     snapshot: &MetadataSnapshot,
+    turn: WriteTurn<'_>,
 ) -> Exchange {
     let conn = match inner.metadata.pool().get(node).await {
         Ok(c) => c,
@@ -1974,13 +2308,18 @@ async fn exchange(
             };
         }
     };
+    // Connecting and encoding happen concurrently with the broker's other requests; queueing
+    // on the connection waits for this request's turn.
+    turn.wait().await;
     if inner.acks == Acks::None {
-        return match conn.send_no_response(request).await {
+        let send = conn.send_no_response(request);
+        return match start_in_turn(send, turn).await {
             Ok(()) => Exchange::NoResponse,
             Err(e) => net_failure(&e),
         };
     }
-    let response: ProduceResponse = match conn.send_with_version(request, version).await {
+    let send = conn.send_with_version(request, version);
+    let response: ProduceResponse = match start_in_turn(send, turn).await {
         Ok(r) => r,
         Err(e) => return net_failure(&e),
     };
@@ -2206,6 +2545,355 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, ProducerError::Closed));
+    }
+
+    /// A producer's shared state with no sender task, for driving the sender's steps by hand:
+    /// one partition led by broker 0, producer id 7 when idempotent.
+    fn pipeline_inner(idempotent: bool, max_in_flight: usize) -> Inner {
+        let config = ProducerConfig::builder()
+            .bootstrap_servers("127.0.0.1:1")
+            .idempotence(idempotent)
+            .max_in_flight_requests_per_connection(max_in_flight)
+            .retry_backoff(Duration::from_millis(1))
+            .retry_backoff_max(Duration::from_millis(1))
+            .build()
+            .unwrap();
+        let inner = Inner::new(config);
+        if let Some(idem) = inner.lock().idem.as_mut() {
+            idem.set_producer_id(ProducerIdAndEpoch::new(7, 0));
+        }
+        inner
+    }
+
+    fn pipeline_tp() -> TopicPartition {
+        TopicPartition::new("t", 0)
+    }
+
+    /// Appends a batch of `records` records tagged `tag` (the completions' timestamp).
+    fn append_batch(state: &mut State, tag: i64, records: usize) {
+        let tp = pipeline_tp();
+        for _ in 0..records {
+            let completion = Completion {
+                timestamp: tag,
+                kind: CompletionKind::Forget,
+            };
+            state
+                .acc
+                .append(&tp, tag, None, Some(b"v"), &[], completion, Instant::now())
+                .unwrap();
+        }
+    }
+
+    /// What the sender does for the partition: drain one request if it is not muted, and seal
+    /// its batch.
+    fn send_next(inner: &Inner, state: &mut State, now: Instant) -> Option<Request> {
+        let tp = pipeline_tp();
+        if state.acc.queued_batches(&tp) == 0
+            || is_muted(state, &tp, inner.max_in_flight_per_partition)
+        {
+            return None;
+        }
+        let mut finished = Finished::new();
+        let mut request = drain_request(inner, state, 0, &[tp], now, &mut finished);
+        assert!(finished.is_empty());
+        // As `send_produce` does before the request goes out.
+        for batch in request.iter_mut().flat_map(|r| r.batches.iter_mut()) {
+            batch.seal();
+        }
+        request
+    }
+
+    /// The request's only batch: its tag, base sequence (-1 without idempotence) and send
+    /// number.
+    fn only_batch(request: &Request) -> (i64, i32, u64) {
+        assert_eq!(request.batches.len(), 1);
+        let batch = &request.batches[0];
+        let sequence = batch.producer_state().map_or(-1, |s| s.base_sequence);
+        (
+            batch.completions()[0].timestamp,
+            sequence,
+            request.numbers[0],
+        )
+    }
+
+    fn success(base_offset: i64) -> WireOutcome {
+        WireOutcome::Response(PartitionOutcome::Success {
+            base_offset,
+            log_append_time_ms: -1,
+            log_start_offset: 0,
+        })
+    }
+
+    fn error(code: ErrorCode) -> WireOutcome {
+        WireOutcome::Response(PartitionOutcome::Error {
+            code,
+            message: None,
+            record_errors: Vec::new(),
+            current_leader: None,
+            log_start_offset: 0,
+        })
+    }
+
+    /// Settles the request's batch with `outcome`; returns the batches finished by it, as
+    /// (tag, base offset or `None` when failed).
+    fn answer(
+        inner: &Inner,
+        state: &mut State,
+        request: Request,
+        outcome: WireOutcome,
+        now: Instant,
+    ) -> Vec<(i64, Option<i64>)> {
+        let mut finished = Finished::new();
+        let mut refresh = false;
+        let Request {
+            mut batches,
+            numbers,
+            ..
+        } = request;
+        let batch = batches.pop().unwrap();
+        settle(
+            inner,
+            state,
+            numbers[0],
+            batch,
+            outcome,
+            now,
+            &mut finished,
+            &mut refresh,
+        );
+        finished
+            .batches
+            .iter()
+            .map(|(batch, outcome)| {
+                let offset = match outcome {
+                    BatchOutcome::Delivered { base_offset, .. } => Some(*base_offset),
+                    BatchOutcome::Failed(_) => None,
+                };
+                (batch.completions()[0].timestamp, offset)
+            })
+            .collect()
+    }
+
+    fn front_tag(state: &State) -> Option<i64> {
+        state
+            .acc
+            .front(&pipeline_tp())
+            .map(|b| b.completions()[0].timestamp)
+    }
+
+    #[test]
+    fn a_brokers_requests_take_their_turns_in_order_skipping_abandoned_ones() {
+        let mut turns = NodeTurns {
+            issued: 5,
+            ..NodeTurns::default()
+        };
+        // Turns 2 and 1 are given up before they come up; 0 ends: 3 is next.
+        turns.end(2);
+        turns.end(1);
+        assert_eq!(turns.serving, 0);
+        turns.end(0);
+        assert_eq!(turns.serving, 3);
+        assert!(turns.abandoned.is_empty());
+        turns.end(3);
+        turns.end(4);
+        assert_eq!(turns.serving, 5);
+    }
+
+    #[test]
+    fn batches_in_flight_per_partition_follow_max_in_flight() {
+        assert_eq!(max_in_flight_per_partition(5, true), 5);
+        assert_eq!(max_in_flight_per_partition(10, true), 5);
+        assert_eq!(max_in_flight_per_partition(10, false), 10);
+        assert_eq!(max_in_flight_per_partition(1, true), 1);
+        assert_eq!(max_in_flight_per_partition(0, false), 1);
+        for (idempotent, max, expected) in [(false, 1, 1), (false, 3, 3), (true, 5, 5)] {
+            let inner = pipeline_inner(idempotent, max);
+            let mut guard = inner.lock();
+            let state = &mut *guard;
+            let now = Instant::now();
+            // A first batch acknowledged (idempotence pipelines only after one).
+            append_batch(state, -1, 1);
+            let first = send_next(&inner, state, now).unwrap();
+            assert_eq!(
+                answer(&inner, state, first, success(0), now),
+                [(-1, Some(0))]
+            );
+            let mut sent = Vec::new();
+            for tag in 0..8 {
+                append_batch(state, tag, 1);
+                if let Some(request) = send_next(&inner, state, now) {
+                    sent.push(only_batch(&request).0);
+                }
+            }
+            assert_eq!(
+                sent,
+                (0..expected).collect::<Vec<_>>(),
+                "max.in.flight {max}"
+            );
+            assert!(is_muted(
+                state,
+                &pipeline_tp(),
+                inner.max_in_flight_per_partition
+            ));
+        }
+    }
+
+    #[test]
+    fn an_idempotent_partition_pipelines_only_after_its_first_acknowledgement() {
+        let inner = pipeline_inner(true, 5);
+        let mut guard = inner.lock();
+        let state = &mut *guard;
+        let now = Instant::now();
+        append_batch(state, 1, 1);
+        let r1 = send_next(&inner, state, now).unwrap();
+        // The broker may have no state for the producer: it would take any sequence first.
+        append_batch(state, 2, 1);
+        assert!(send_next(&inner, state, now).is_none());
+        // A retriable failure of the first: it is re-sent alone, still one on the wire.
+        let not_enough = error(ErrorCode::NotEnoughReplicas);
+        assert!(answer(&inner, state, r1, not_enough, now).is_empty());
+        let later = now + Duration::from_secs(1);
+        let r1 = send_next(&inner, state, later).unwrap();
+        assert_eq!((only_batch(&r1).0, only_batch(&r1).1), (1, 0));
+        assert!(send_next(&inner, state, later).is_none());
+        assert_eq!(answer(&inner, state, r1, success(0), later), [(1, Some(0))]);
+        // Acknowledged: now several go.
+        let r2 = send_next(&inner, state, later).unwrap();
+        append_batch(state, 3, 1);
+        let r3 = send_next(&inner, state, later).unwrap();
+        assert_eq!((only_batch(&r2).0, only_batch(&r3).0), (2, 3));
+        assert!(answer(&inner, state, r3, success(2), later).is_empty());
+        let done = answer(&inner, state, r2, success(1), later);
+        assert_eq!(done, [(2, Some(1)), (3, Some(2))]);
+        // An epoch bump restarts the partition's sequences: one batch again until acknowledged.
+        state.idem.as_mut().unwrap().bump_epoch();
+        append_batch(state, 4, 1);
+        let r4 = send_next(&inner, state, later).unwrap();
+        assert_eq!((only_batch(&r4).0, only_batch(&r4).1), (4, 0));
+        append_batch(state, 5, 1);
+        assert!(send_next(&inner, state, later).is_none());
+    }
+
+    #[test]
+    fn a_partitions_outcomes_are_handled_in_send_order_whatever_order_they_arrive_in() {
+        let inner = pipeline_inner(false, 5);
+        let mut guard = inner.lock();
+        let state = &mut *guard;
+        let now = Instant::now();
+        let mut requests = Vec::new();
+        for tag in 1..=4 {
+            append_batch(state, tag, 1);
+            requests.push(send_next(&inner, state, now).unwrap());
+        }
+        let mut requests = requests.into_iter();
+        let (r1, r2, r3, r4) = (
+            requests.next().unwrap(),
+            requests.next().unwrap(),
+            requests.next().unwrap(),
+            requests.next().unwrap(),
+        );
+        // The third and the fourth come back first: they wait for the first two.
+        assert!(answer(&inner, state, r4, success(30), now).is_empty());
+        assert!(answer(&inner, state, r3, success(20), now).is_empty());
+        // The first frees itself only; the second (a failed request) frees the rest, in order.
+        assert_eq!(answer(&inner, state, r1, success(0), now), [(1, Some(0))]);
+        let failed = WireOutcome::Failed(ProduceError::Request("gone".into()));
+        assert_eq!(
+            answer(&inner, state, r2, failed, now),
+            [(2, None), (3, Some(20)), (4, Some(30))]
+        );
+        let pipe = &state.in_flight[&pipeline_tp()];
+        assert!(pipe.on_wire.is_empty() && pipe.early.is_empty());
+    }
+
+    #[test]
+    fn a_failed_middle_batch_is_resent_first_and_later_ones_follow_in_sequence_order() {
+        let inner = pipeline_inner(true, 5);
+        let mut guard = inner.lock();
+        let state = &mut *guard;
+        let now = Instant::now();
+        // A first batch (sequences 0 and 1) acknowledged, then three batches of two records in
+        // flight: sequences 2, 4, 6.
+        append_batch(state, 0, 2);
+        let r0 = send_next(&inner, state, now).unwrap();
+        assert_eq!(answer(&inner, state, r0, success(0), now), [(0, Some(0))]);
+        let mut requests = Vec::new();
+        for tag in 1..=3 {
+            append_batch(state, tag, 2);
+            requests.push(send_next(&inner, state, now).unwrap());
+        }
+        let wire: Vec<_> = requests.iter().map(only_batch).collect();
+        assert_eq!(
+            wire.iter().map(|&(t, s, _)| (t, s)).collect::<Vec<_>>(),
+            [(1, 2), (2, 4), (3, 6)]
+        );
+        let mut requests = requests.into_iter();
+        let (r1, r2, r3) = (
+            requests.next().unwrap(),
+            requests.next().unwrap(),
+            requests.next().unwrap(),
+        );
+        // The second fails; the third's OUT_OF_ORDER_SEQUENCE_NUMBER arrives first (say,
+        // through another connection) and waits for the second's NOT_ENOUGH_REPLICAS.
+        let out_of_order = error(ErrorCode::OutOfOrderSequenceNumber);
+        assert!(answer(&inner, state, r3, out_of_order, now).is_empty());
+        assert_eq!(answer(&inner, state, r1, success(2), now), [(1, Some(2))]);
+        let not_enough = error(ErrorCode::NotEnoughReplicas);
+        assert!(answer(&inner, state, r2, not_enough, now).is_empty());
+        // Both are re-queued in sequence order, ahead of a newer batch; no epoch bump (the
+        // third's error only says that the second had to come first).
+        append_batch(state, 4, 2);
+        assert_eq!(front_tag(state), Some(2));
+        assert_eq!(state.acc.queued_batches(&pipeline_tp()), 3);
+        let idem = state.idem.as_ref().unwrap();
+        assert_eq!(idem.producer_id_and_epoch(), ProducerIdAndEpoch::new(7, 0));
+        assert_eq!(idem.in_flight_count(&pipeline_tp()), 2);
+
+        // After the back-off the second goes alone: neither the third nor the new one passes it.
+        let later = now + Duration::from_secs(1);
+        let resent2 = send_next(&inner, state, later).unwrap();
+        assert_eq!((only_batch(&resent2).0, only_batch(&resent2).1), (2, 4));
+        assert!(send_next(&inner, state, later).is_none());
+        assert_eq!(front_tag(state), Some(3));
+        let done = answer(&inner, state, resent2, success(4), later);
+        assert_eq!(done, [(2, Some(4))]);
+
+        // Now the third, then (no retry pending any more) the new batch behind it.
+        let resent3 = send_next(&inner, state, later).unwrap();
+        assert_eq!((only_batch(&resent3).0, only_batch(&resent3).1), (3, 6));
+        let new4 = send_next(&inner, state, later).unwrap();
+        assert_eq!((only_batch(&new4).0, only_batch(&new4).1), (4, 8));
+        assert!(answer(&inner, state, new4, success(8), later).is_empty());
+        let done = answer(&inner, state, resent3, success(6), later);
+        assert_eq!(done, [(3, Some(6)), (4, Some(8))]);
+        let idem = state.idem.as_ref().unwrap();
+        assert_eq!(idem.in_flight_count(&pipeline_tp()), 0);
+        assert_eq!(idem.last_acked_sequence(&pipeline_tp()), Some(9));
+    }
+
+    #[test]
+    fn without_idempotence_a_retried_batch_goes_back_in_front_of_newer_ones() {
+        // Java's documented behaviour with max.in.flight > 1 and no idempotence: the retry is
+        // re-sent while later batches are in flight, so it may be written after them.
+        let inner = pipeline_inner(false, 3);
+        let mut guard = inner.lock();
+        let state = &mut *guard;
+        let now = Instant::now();
+        append_batch(state, 1, 1);
+        let r1 = send_next(&inner, state, now).unwrap();
+        append_batch(state, 2, 1);
+        let r2 = send_next(&inner, state, now).unwrap();
+        append_batch(state, 3, 1);
+        assert!(answer(&inner, state, r1, error(ErrorCode::RequestTimedOut), now).is_empty());
+        assert_eq!(front_tag(state), Some(1));
+        let later = now + Duration::from_secs(1);
+        let resent1 = send_next(&inner, state, later).unwrap();
+        assert_eq!(only_batch(&resent1).0, 1);
+        assert_eq!(answer(&inner, state, r2, success(0), later), [(2, Some(0))]);
+        assert_eq!(
+            answer(&inner, state, resent1, success(1), later),
+            [(1, Some(1))]
+        );
     }
 
     #[tokio::test]
