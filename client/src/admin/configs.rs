@@ -134,11 +134,7 @@ impl AdminClient {
                         Ok(())
                     }
                     .await;
-                    if let Err(e) = outcome {
-                        for r in resources {
-                            results.insert(r, Err(e.clone()));
-                        }
-                    }
+                    fail_group(&mut results, resources, outcome);
                 }
                 Ok(results)
             },
@@ -222,11 +218,7 @@ impl AdminClient {
                         Ok(())
                     }
                     .await;
-                    if let Err(e) = outcome {
-                        for r in resources {
-                            results.insert(r, Err(e.clone()));
-                        }
-                    }
+                    fail_group(&mut results, resources, outcome);
                 }
                 Ok(results)
             },
@@ -305,11 +297,7 @@ impl AdminClient {
                         Ok(())
                     }
                     .await;
-                    if let Err(e) = outcome {
-                        for r in resources {
-                            results.insert(r, Err(e.clone()));
-                        }
-                    }
+                    fail_group(&mut results, resources, outcome);
                 }
                 Ok(results)
             },

@@ -71,11 +71,7 @@ impl AdminClient {
                     let outcome = self
                         .describe_on(coordinator, &conn, &groups, &mut results)
                         .await;
-                    if let Err(e) = outcome {
-                        for group in groups {
-                            results.insert(group, Err(e.clone()));
-                        }
-                    }
+                    fail_group(&mut results, groups, outcome);
                 }
                 Ok(results)
             },
@@ -213,11 +209,7 @@ impl AdminClient {
                         Ok(())
                     }
                     .await;
-                    if let Err(e) = outcome {
-                        for group in groups {
-                            results.insert(group, Err(e.clone()));
-                        }
-                    }
+                    fail_group(&mut results, groups, outcome);
                 }
                 Ok(results)
             },

@@ -101,6 +101,21 @@ fn remaining_ms(deadline: Instant) -> i32 {
     i32::try_from(left).unwrap_or(i32::MAX).max(1)
 }
 
+/// A request for a group of items (one broker's partitions, one target's resources) that
+/// failed as a whole (no connection, no common version, a network error) fails each item of
+/// the group with that error.
+fn fail_group<K: Ord, T>(
+    results: &mut ItemResults<K, T>,
+    items: impl IntoIterator<Item = K>,
+    outcome: Result<(), AdminError>,
+) {
+    if let Err(e) = outcome {
+        for item in items {
+            results.insert(item, Err(e.clone()));
+        }
+    }
+}
+
 fn missing(what: impl std::fmt::Display) -> AdminError {
     AdminError::broker(
         ErrorCode::UnknownServerError,

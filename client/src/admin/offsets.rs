@@ -41,11 +41,7 @@ impl AdminClient {
                     let outcome = self
                         .list_offsets_on(leader, &partitions, specs, deadline, &mut results)
                         .await;
-                    if let Err(e) = outcome {
-                        for tp in partitions {
-                            results.insert(tp, Err(e.clone()));
-                        }
-                    }
+                    fail_group(&mut results, partitions, outcome);
                 }
                 Ok(results)
             },
@@ -194,11 +190,7 @@ impl AdminClient {
                         Ok(())
                     }
                     .await;
-                    if let Err(e) = outcome {
-                        for tp in partitions {
-                            results.insert(tp, Err(e.clone()));
-                        }
-                    }
+                    fail_group(&mut results, partitions, outcome);
                 }
                 Ok(results)
             },
