@@ -261,60 +261,25 @@ impl AdminClient {
             request.topics = None;
         }
         let response = conn.send_with_version(request, version).await?;
-        // (topic, partition, offset, epoch, metadata, error) from either layout.
-        let mut rows = Vec::new();
-        if version >= 8 {
-            let g = response
-                .groups
-                .iter()
-                .find(|g| g.group_id.0.as_str() == group)
-                .ok_or_else(|| missing(format!("group '{group}'")))?;
-            if let Some(e) = AdminError::from_response(g.error_code, None::<&String>) {
-                return Err(e);
-            }
-            for t in &g.topics {
-                for p in &t.partitions {
-                    rows.push((
-                        t.name.0.to_string(),
-                        p.partition_index,
-                        p.committed_offset,
-                        p.committed_leader_epoch,
-                        p.metadata.clone(),
-                        p.error_code,
-                    ));
-                }
-            }
-        } else {
-            if let Some(e) = AdminError::from_response(response.error_code, None::<&String>) {
-                return Err(e);
-            }
-            for t in &response.topics {
-                for p in &t.partitions {
-                    rows.push((
-                        t.name.0.to_string(),
-                        p.partition_index,
-                        p.committed_offset,
-                        p.committed_leader_epoch,
-                        p.metadata.clone(),
-                        p.error_code,
-                    ));
-                }
-            }
+        let (group_error, rows) = offset_fetch_partitions(&response, version, group)
+            .ok_or_else(|| missing(format!("group '{group}'")))?;
+        if let Some(e) = AdminError::from_response(group_error, None::<&String>) {
+            return Err(e);
         }
         let mut offsets = BTreeMap::new();
-        for (topic, partition, offset, epoch, metadata, error) in rows {
-            if let Some(e) = AdminError::from_response(error, None::<&String>) {
+        for p in rows {
+            if let Some(e) = AdminError::from_response(p.error_code, None::<&String>) {
                 return Err(e);
             }
-            if offset < 0 {
+            if p.offset < 0 {
                 continue;
             }
             offsets.insert(
-                TopicPartition::new(topic, partition),
+                TopicPartition::new(p.topic, p.partition),
                 OffsetAndMetadata {
-                    offset,
-                    leader_epoch: (epoch >= 0).then_some(epoch),
-                    metadata: metadata.map(|m| m.to_string()).unwrap_or_default(),
+                    offset: p.offset,
+                    leader_epoch: (p.leader_epoch >= 0).then_some(p.leader_epoch),
+                    metadata: p.metadata.unwrap_or_default(),
                 },
             );
         }

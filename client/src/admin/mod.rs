@@ -71,7 +71,7 @@ use crate::TopicPartition;
 use crate::cluster::{BrokerNode, Metadata, MetadataSnapshot};
 use crate::config::ConfigError;
 use crate::consumer::assignor::decode_assignment;
-use crate::consumer::group::OffsetAndMetadata;
+use crate::consumer::group::{OffsetAndMetadata, offset_fetch_partitions};
 use crate::net::{Connection, ConnectionPool};
 use crate::protocol::ErrorCode;
 

@@ -92,6 +92,7 @@ use heartbeat::heartbeat_loop;
 mod coordinator;
 mod heartbeat;
 mod offsets;
+pub(crate) use offsets::offset_fetch_partitions;
 #[cfg(test)]
 mod tests;
 

@@ -15,7 +15,7 @@ use kafka_protocol::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
 };
 use kafka_protocol::messages::{
-    ApiKey, GroupId, OffsetCommitRequest, OffsetFetchRequest, TopicName,
+    ApiKey, GroupId, OffsetCommitRequest, OffsetFetchRequest, OffsetFetchResponse, TopicName,
 };
 use tokio::time::Instant;
 
@@ -309,46 +309,13 @@ impl GroupMembership {
                 settings.request_timeout,
             )
             .await?;
-        // (topic, partition, offset, epoch, metadata, error) rows from either layout.
-        let mut rows = Vec::new();
-        let top_error = if version >= 8 {
-            let group = response
-                .groups
-                .iter()
-                .find(|g| g.group_id.0.as_str() == settings.group_id);
-            let Some(group) = group else {
-                return Err(GroupError::Broker {
-                    api: ApiKey::OffsetFetch,
-                    error: ErrorCode::InvalidRequest,
-                });
-            };
-            for t in &group.topics {
-                for p in &t.partitions {
-                    rows.push((
-                        t.name.0.to_string(),
-                        p.partition_index,
-                        p.committed_offset,
-                        p.committed_leader_epoch,
-                        p.metadata.as_ref().map(|m| m.to_string()),
-                        p.error_code,
-                    ));
-                }
-            }
-            group.error_code
-        } else {
-            for t in &response.topics {
-                for p in &t.partitions {
-                    rows.push((
-                        t.name.0.to_string(),
-                        p.partition_index,
-                        p.committed_offset,
-                        p.committed_leader_epoch,
-                        p.metadata.as_ref().map(|m| m.to_string()),
-                        p.error_code,
-                    ));
-                }
-            }
-            response.error_code
+        let Some((top_error, rows)) =
+            offset_fetch_partitions(&response, version, &settings.group_id)
+        else {
+            return Err(GroupError::Broker {
+                api: ApiKey::OffsetFetch,
+                error: ErrorCode::InvalidRequest,
+            });
         };
         let top_error = ErrorCode::from_code(top_error);
         if top_error != ErrorCode::None {
@@ -360,9 +327,17 @@ impl GroupMembership {
         let mut found: BTreeMap<TopicPartition, Option<OffsetAndMetadata>> =
             partitions.iter().map(|tp| (tp.clone(), None)).collect();
         let mut errors = BTreeMap::new();
-        for (topic, partition, offset, epoch, metadata, code) in rows {
+        for FetchedOffset {
+            topic,
+            partition,
+            offset,
+            leader_epoch: epoch,
+            metadata,
+            error_code,
+        } in rows
+        {
             let tp = TopicPartition::new(topic, partition);
-            let code = ErrorCode::from_code(code);
+            let code = ErrorCode::from_code(error_code);
             if code != ErrorCode::None {
                 errors.insert(tp, code);
                 continue;
@@ -382,5 +357,58 @@ impl GroupMembership {
         } else {
             Err(GroupError::OffsetFetch { errors })
         }
+    }
+}
+
+/// One partition of an OffsetFetch answer.
+pub(crate) struct FetchedOffset {
+    pub(crate) topic: String,
+    pub(crate) partition: i32,
+    /// -1: nothing committed.
+    pub(crate) offset: i64,
+    /// -1: unknown.
+    pub(crate) leader_epoch: i32,
+    pub(crate) metadata: Option<String>,
+    pub(crate) error_code: i16,
+}
+
+/// The group-level error code and the partitions of `group_id` in an OffsetFetch answer of
+/// `version`, from either layout (v8+: one entry per group; older: at the top level). `None`
+/// when a v8+ answer does not mention the group. Shared by the group layer and the admin
+/// client.
+pub(crate) fn offset_fetch_partitions(
+    response: &OffsetFetchResponse,
+    version: i16,
+    group_id: &str,
+) -> Option<(i16, Vec<FetchedOffset>)> {
+    let mut rows = Vec::new();
+    if version >= 8 {
+        let group = response
+            .groups
+            .iter()
+            .find(|g| g.group_id.0.as_str() == group_id)?;
+        for t in &group.topics {
+            rows.extend(t.partitions.iter().map(|p| FetchedOffset {
+                topic: t.name.0.to_string(),
+                partition: p.partition_index,
+                offset: p.committed_offset,
+                leader_epoch: p.committed_leader_epoch,
+                metadata: p.metadata.as_ref().map(|m| m.to_string()),
+                error_code: p.error_code,
+            }));
+        }
+        Some((group.error_code, rows))
+    } else {
+        for t in &response.topics {
+            rows.extend(t.partitions.iter().map(|p| FetchedOffset {
+                topic: t.name.0.to_string(),
+                partition: p.partition_index,
+                offset: p.committed_offset,
+                leader_epoch: p.committed_leader_epoch,
+                metadata: p.metadata.as_ref().map(|m| m.to_string()),
+                error_code: p.error_code,
+            }));
+        }
+        Some((response.error_code, rows))
     }
 }
