@@ -91,18 +91,7 @@ pub async fn run(args: ClusterArgs) -> CliResult {
         cluster.cluster_id(),
         args.brokers
     );
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
-    }
+    crate::consume::stop_signal().await;
     eprintln!("kafkit: shutting the cluster down");
     cluster.shutdown().await;
     Ok(())

@@ -92,8 +92,9 @@ fn consumer_config(args: &ConsumeArgs, bootstrap: &str) -> Result<ConsumerConfig
     builder.build().map_err(usage)
 }
 
-/// Resolves on Ctrl-C or SIGTERM, so the consumer can leave its group cleanly.
-async fn stop_signal() {
+/// Resolves on Ctrl-C or SIGTERM, so the consumer can leave its group cleanly (and the
+/// foreground cluster can shut down).
+pub(crate) async fn stop_signal() {
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {
