@@ -177,6 +177,12 @@ impl Faults {
         })
     }
 
+    /// Whether any rule matches by topic, i.e. whether a request's topic-partitions need to
+    /// be worked out for [`Faults::intercept`] at all.
+    pub fn has_topic_rules(&self) -> bool {
+        self.with(|s| s.rules.iter().any(|r| r.matcher.topic_partition.is_some()))
+    }
+
     /// Add an interception rule.
     pub fn add_rule(&self, rule: FaultRule) {
         self.with(|s| s.rules.push(rule));

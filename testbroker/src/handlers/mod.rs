@@ -225,12 +225,19 @@ pub(crate) fn prepare(
         }
     };
     let client_id = header.client_id.as_ref().map(|c| c.as_str().to_string());
+    // Naming the request's topic-partitions allocates (and may read metadata): only when a
+    // rule matches by topic.
+    let topics = if broker.cluster.faults.has_topic_rules() {
+        topic_partitions(&request, header.api_version, &broker.metadata())
+    } else {
+        Vec::new()
+    };
     let action = broker.cluster.faults.intercept(
         broker.id,
         api,
         header.api_version,
         client_id.as_deref(),
-        &topic_partitions(&request, header.api_version, &broker.metadata()),
+        &topics,
     );
     let ctx = RequestContext {
         broker: broker.clone(),
